@@ -1,0 +1,510 @@
+"""EventLoop: at most one per thread.
+
+Owns a dispatcher (epoll or poll), the ChannelMap of every channel registered
+on it, and a timer heap.  Other threads reach a loop through exactly three
+doors: ``run_in_loop`` / ``queue_in_loop`` (a functor queue) and the seed's
+pending channel list (``add_channel_event`` and friends), both under the
+loop's Mutex, plus ``wakeup``, which writes to an eventfd the loop watches so
+a loop asleep in epoll_wait/poll returns at once.  Lists are swapped out
+under the lock and run outside it.
+
+One iteration of ``run()``: dispatch (GIL released while waiting), run the
+handlers of the fired channels, fire due timers, apply pending channel
+changes, run queued functors.
+"""
+import logging
+import os
+
+from libc.stdint cimport uint64_t
+from cpython.ref cimport PyObject
+from reactor.includes.config cimport REACTOR_DEBUG
+from reactor.includes.posix_extra cimport (
+    eventfd, EFD_NONBLOCK, EFD_CLOEXEC, read as c_read, write as c_write,
+    close as c_close, pthread_self, timespec, clock_gettime, CLOCK_MONOTONIC, errno, EAGAIN, EINTR)
+from reactor._sync cimport Mutex
+from reactor._channel cimport Channel, ChannelMap, CH_NEW, CH_ADDED, CH_DELETED, EV_NONE, EV_READ
+from reactor._dispatcher cimport EventDispatcher
+from reactor._dispatcher import make_dispatcher
+
+
+log = logging.getLogger("reactor.loop")
+
+DEBUG = bool(REACTOR_DEBUG)
+
+cdef enum:
+    OP_ADD = 1
+    OP_UPDATE = 2
+    OP_REMOVE = 3
+
+
+cdef double monotonic() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+def monotonic_time():
+    """The loop's clock: CLOCK_MONOTONIC in seconds."""
+    return monotonic()
+
+
+cdef class TimerHandle:
+    """A timer from ``run_after`` / ``run_every``.  ``cancel()`` is loop thread
+    only; ``rearm(delay)`` moves the deadline and costs one float store when
+    the deadline moves later (the heap entry is re-filed lazily when it
+    surfaces), which makes per-request idle timeouts cheap.  Loop thread only.
+    """
+
+    def cancel(self):
+        """Stop the timer; a no-op if it already fired or was cancelled."""
+        self.cancelled = True
+        self.callback = None
+
+    def rearm(self, double delay):
+        """Fire ``delay`` seconds from now instead (re-activates a fired timer)."""
+        cdef EventLoop loop = self._loop
+        if self.callback is None:
+            raise RuntimeError("cannot rearm a cancelled timer")
+        self.when = monotonic() + (delay if delay > 0 else 0)
+        self.cancelled = False
+        if not self.in_heap or self.when < self.heap_when:
+            # earlier than its heap slot (or not filed): file a fresh entry
+            loop._heap_push(self)
+
+    @property
+    def active(self):
+        return not self.cancelled and self.in_heap
+
+    def __repr__(self):
+        return "<TimerHandle when=%.3f interval=%.3f cancelled=%s>" % (
+            self.when, self.interval, self.cancelled)
+
+
+cdef class _HeapEntry:
+    cdef double when
+    cdef unsigned long long seq
+    cdef TimerHandle timer
+
+
+cdef inline bint _less(_HeapEntry a, _HeapEntry b):
+    return a.when < b.when or (a.when == b.when and a.seq < b.seq)
+
+
+cdef class EventLoop:
+    """An event loop: a dispatcher, a channel map, timers and a functor queue.
+
+    Create it in (or run it from) the thread that owns it.  ``run()`` blocks
+    until ``stop()``; ``stop()``, ``run_in_loop``, ``queue_in_loop`` and the
+    ``*_channel_event`` methods are thread safe; everything else is loop
+    thread only (checked in debug builds; ``assert_in_loop_thread()`` always
+    checks).
+    """
+
+    def __init__(self, dispatcher=None, name=None):
+        if isinstance(dispatcher, EventDispatcher):
+            self.dispatcher = dispatcher
+        else:
+            self.dispatcher = make_dispatcher(dispatcher)
+        self.name = name if name is not None else "loop"
+        self.channel_map = ChannelMap()
+        self._mutex = Mutex()
+        self._pending_channels = []
+        self._functors = []
+        self._timers = []
+        self._timer_seq = 0
+        self._thread_id = pthread_self()
+        self._quit = False
+        self._looping = False
+        self._closed = False
+        self._calling_functors = False
+        self._wakeup_pending = False
+        self.cached_now = monotonic()
+        self._wake_rfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)
+        if self._wake_rfd < 0:
+            raise OSError(errno, "eventfd: " + os.strerror(errno))
+        self._wake_wfd = self._wake_rfd
+        self.dispatcher.add(self._wake_rfd, EV_READ)
+
+    def __dealloc__(self):
+        if not self._closed and self._wake_rfd > 0:
+            c_close(self._wake_rfd)
+
+    # ---- thread checks ---------------------------------------------------
+
+    cdef bint in_loop_thread(self) noexcept nogil:
+        return self._thread_id == pthread_self()
+
+    def is_in_loop_thread(self):
+        """True in the thread that runs (or created) this loop.  Thread safe."""
+        return self._thread_id == pthread_self()
+
+    def assert_in_loop_thread(self):
+        """Raise RuntimeError unless called from the loop's thread.  Thread safe."""
+        self._check_thread("assert_in_loop_thread")
+
+    cdef int _check_thread(self, str what) except -1:
+        if self._thread_id != pthread_self():
+            raise RuntimeError(
+                "EventLoop %r: %s() called from thread %d, but the loop belongs to thread %d"
+                % (self.name, what, pthread_self(), self._thread_id))
+        return 0
+
+    cdef int _check_open(self) except -1:
+        if self._closed:
+            raise RuntimeError("EventLoop %r is closed" % self.name)
+        return 0
+
+    @property
+    def closed(self):
+        return self._closed
+
+    @property
+    def running(self):
+        return self._looping
+
+    @property
+    def dispatcher_name(self):
+        return self.dispatcher.name
+
+    @property
+    def channels(self):
+        """The ChannelMap (loop thread only)."""
+        return self.channel_map
+
+    # ---- run / stop --------------------------------------------------------
+
+    def run(self):
+        """Run until ``stop()``.  The calling thread becomes the loop's thread."""
+        cdef int n, i, fd, timeout
+        cdef EventDispatcher disp = self.dispatcher
+        cdef ChannelMap cmap = self.channel_map
+        cdef object ch
+        cdef PyObject *p
+        self._check_open()
+        if self._looping:
+            raise RuntimeError("EventLoop %r is already running" % self.name)
+        self._thread_id = pthread_self()
+        self._looping = True
+        try:
+            while not self._quit:
+                timeout = self._next_timeout_ms()
+                n = disp._dispatch(timeout)
+                self.cached_now = monotonic()
+                for i in range(n):
+                    fd = disp.fired_fd[i]
+                    if fd == self._wake_rfd:
+                        self._handle_wakeup()
+                        continue
+                    p = cmap.lookup(fd)
+                    if p != NULL:
+                        ch = <object>p
+                        try:
+                            (<Channel>ch).handle_event(disp.fired_events[i])
+                        except Exception:
+                            log.exception("unhandled error in %r", ch)
+                if self._timers:
+                    self._run_timers()
+                self._do_pending()
+        finally:
+            self._quit = False
+            self._looping = False
+
+    def run_once(self, timeout=0):
+        """Run a single iteration waiting at most ``timeout`` seconds (tests)."""
+        self._check_open()
+        self._quit = False
+        self.queue_in_loop(self.stop)
+        self.run()
+
+    def stop(self):
+        """Make ``run()`` return after the current iteration.  Thread safe."""
+        self._quit = True
+        if not self.in_loop_thread() and not self._closed:
+            self._wakeup()
+
+    quit = stop
+
+    def close(self):
+        """Release the dispatcher and the wakeup fd; the loop cannot run again.
+
+        Channels still registered are dropped from the map (their fds are not
+        closed: a channel does not own its fd).  Loop thread only, not running.
+        """
+        if self._closed:
+            return
+        if self._looping:
+            raise RuntimeError("EventLoop %r: close() while running; stop() it first" % self.name)
+        self._closed = True
+        for ch in self.channel_map.channels():
+            (<Channel>ch)._state = CH_NEW
+            self.channel_map.drop((<Channel>ch).fd)
+        self.dispatcher.close()
+        c_close(self._wake_rfd)
+        self._wake_rfd = -1
+        with self._mutex:
+            self._functors = []
+            self._pending_channels = []
+        self._timers = []
+
+    # ---- wakeup and functors ------------------------------------------------
+
+    cdef int _wakeup(self) except -1:
+        cdef uint64_t one = 1
+        cdef ssize_t n
+        n = c_write(self._wake_wfd, &one, sizeof(one))
+        if n < 0 and errno != EAGAIN and errno != EINTR:
+            raise OSError(errno, "wakeup write: " + os.strerror(errno))
+        return 0
+
+    def wakeup(self):
+        """Make a loop blocked in dispatch return now.  Thread safe."""
+        self._check_open()
+        self._wakeup()
+
+    cdef int _handle_wakeup(self) except -1:
+        cdef uint64_t v
+        c_read(self._wake_rfd, &v, sizeof(v))
+        return 0
+
+    cpdef queue_in_loop(self, fn):
+        """Run ``fn()`` in the loop thread on its next iteration.  Thread safe."""
+        cdef bint need_wake
+        self._check_open()
+        if not callable(fn):
+            raise TypeError("queue_in_loop() needs a callable, got %r" % (fn,))
+        self._mutex.acquire_nogil()
+        self._functors.append(fn)
+        self._mutex.release_nogil()
+        if not self.in_loop_thread() or self._calling_functors:
+            self._wakeup()
+
+    cpdef run_in_loop(self, fn):
+        """Run ``fn()`` now if in the loop thread, else queue it.  Thread safe."""
+        if self._thread_id == pthread_self():
+            if not callable(fn):
+                raise TypeError("run_in_loop() needs a callable, got %r" % (fn,))
+            fn()
+        else:
+            self.queue_in_loop(fn)
+
+    def pending_functors(self):
+        """Number of queued functors.  Thread safe."""
+        with self._mutex:
+            return len(self._functors)
+
+    cdef int _do_pending(self) except -1:
+        cdef list chans, funcs
+        cdef Py_ssize_t i
+        if not self._pending_channels and not self._functors:
+            return 0
+        self._mutex.acquire_nogil()
+        chans = self._pending_channels
+        funcs = self._functors
+        self._pending_channels = []
+        self._functors = []
+        self._mutex.release_nogil()
+        for op, ch in chans:
+            try:
+                if op == OP_REMOVE:
+                    self.remove_channel_c(ch)
+                else:
+                    self.update_channel_c(ch)
+            except Exception:
+                log.exception("pending channel change failed for %r", ch)
+        self._calling_functors = True
+        try:
+            for fn in funcs:
+                try:
+                    fn()
+                except Exception:
+                    log.exception("unhandled error in functor %r", fn)
+        finally:
+            self._calling_functors = False
+        return 0
+
+    # ---- channels ------------------------------------------------------------
+
+    cdef int update_channel_c(self, Channel ch) except -1:
+        if REACTOR_DEBUG:
+            self._check_thread("update_channel")
+        self._check_open()
+        if ch._loop is not self:
+            raise ValueError("%r belongs to another loop" % (ch,))
+        if ch._state == CH_ADDED:
+            self.dispatcher.update(ch.fd, ch._events)
+        else:
+            self.dispatcher.add(ch.fd, ch._events)
+            self.channel_map.put(ch.fd, ch)
+            ch._state = CH_ADDED
+        return 0
+
+    cdef int remove_channel_c(self, Channel ch) except -1:
+        if REACTOR_DEBUG:
+            self._check_thread("remove_channel")
+        if ch._state == CH_ADDED:
+            if not self._closed:
+                try:
+                    self.dispatcher.remove(ch.fd)
+                except OSError:
+                    pass    # the fd was closed already: the kernel dropped it
+            self.channel_map.drop(ch.fd)
+        ch._state = CH_DELETED
+        return 0
+
+    def update_channel(self, Channel ch not None):
+        """Register ch or apply its new interest mask.  Loop thread only."""
+        self.update_channel_c(ch)
+
+    def remove_channel(self, Channel ch not None):
+        """Unregister ch.  Loop thread only."""
+        self.remove_channel_c(ch)
+
+    def has_channel(self, Channel ch not None):
+        """True if ch is registered here.  Loop thread only."""
+        return self.channel_map.lookup(ch.fd) == <void *>ch
+
+    cdef int _queue_channel_op(self, int op, Channel ch) except -1:
+        self._check_open()
+        if self.in_loop_thread():
+            if op == OP_REMOVE:
+                self.remove_channel_c(ch)
+            else:
+                self.update_channel_c(ch)
+            return 0
+        self._mutex.acquire_nogil()
+        self._pending_channels.append((op, ch))
+        self._mutex.release_nogil()
+        self._wakeup()
+        return 0
+
+    def add_channel_event(self, Channel ch not None):
+        """Register ch (now, or via the pending list from another thread).  Thread safe."""
+        self._queue_channel_op(OP_ADD, ch)
+
+    def update_channel_event(self, Channel ch not None):
+        """Apply ch's interest mask (now or via the pending list).  Thread safe."""
+        self._queue_channel_op(OP_UPDATE, ch)
+
+    def remove_channel_event(self, Channel ch not None):
+        """Unregister ch (now or via the pending list).  Thread safe."""
+        self._queue_channel_op(OP_REMOVE, ch)
+
+    # ---- timers ------------------------------------------------------------
+
+    cdef void _heap_push(self, TimerHandle t):
+        cdef _HeapEntry e = _HeapEntry.__new__(_HeapEntry)
+        cdef list h = self._timers
+        cdef Py_ssize_t i, parent
+        self._timer_seq += 1
+        e.when = t.when
+        e.seq = self._timer_seq
+        e.timer = t
+        t.heap_when = t.when
+        t.in_heap = True
+        h.append(e)
+        i = len(h) - 1
+        while i > 0:
+            parent = (i - 1) >> 1
+            if _less(e, <_HeapEntry>h[parent]):
+                h[i] = h[parent]
+                i = parent
+            else:
+                break
+        h[i] = e
+
+    cdef TimerHandle _heap_pop(self):
+        cdef list h = self._timers
+        cdef _HeapEntry top = <_HeapEntry>h[0]
+        cdef _HeapEntry last = <_HeapEntry>h.pop()
+        cdef Py_ssize_t n = len(h), i = 0, c
+        if n:
+            while True:
+                c = 2 * i + 1
+                if c >= n:
+                    break
+                if c + 1 < n and _less(<_HeapEntry>h[c + 1], <_HeapEntry>h[c]):
+                    c += 1
+                if _less(<_HeapEntry>h[c], last):
+                    h[i] = h[c]
+                    i = c
+                else:
+                    break
+            h[i] = last
+        if top.timer.heap_when == top.when:
+            top.timer.in_heap = False
+            return top.timer
+        return None   # a stale entry: the timer was re-filed earlier
+
+    cdef int _next_timeout_ms(self):
+        cdef double d
+        if self._functors or self._pending_channels:
+            return 0
+        if not self._timers:
+            return -1
+        d = (<_HeapEntry>self._timers[0]).when - monotonic()
+        if d <= 0:
+            return 0
+        if d > 2000000.0:
+            return 2000000000
+        return <int>(d * 1000.0) + 1
+
+    cdef int _run_timers(self) except -1:
+        cdef double now = self.cached_now
+        cdef TimerHandle t
+        cdef object cb
+        while self._timers and (<_HeapEntry>self._timers[0]).when <= now:
+            t = self._heap_pop()
+            if t is None or t.cancelled:
+                continue
+            if t.when > now:           # re-armed later: file it again
+                self._heap_push(t)
+                continue
+            cb = t.callback
+            if t.interval > 0:
+                t.when = now + t.interval
+                self._heap_push(t)
+            try:
+                cb()
+            except Exception:
+                log.exception("unhandled error in timer callback %r", cb)
+        return 0
+
+    cpdef TimerHandle run_after(self, double delay, callback):
+        """Call ``callback()`` once, ``delay`` seconds from now.  Loop thread only."""
+        if REACTOR_DEBUG:
+            self._check_thread("run_after")
+        self._check_open()
+        if not callable(callback):
+            raise TypeError("timer callback must be callable")
+        cdef TimerHandle t = TimerHandle.__new__(TimerHandle)
+        t.when = monotonic() + (delay if delay > 0 else 0)
+        t.interval = 0
+        t.callback = callback
+        t._loop = self
+        self._heap_push(t)
+        return t
+
+    def run_every(self, double interval, callback):
+        """Call ``callback()`` every ``interval`` seconds.  Loop thread only."""
+        if interval <= 0:
+            raise ValueError("interval must be > 0")
+        cdef TimerHandle t = self.run_after(interval, callback)
+        t.interval = interval
+        return t
+
+    def run_at(self, double when, callback):
+        """Call ``callback()`` at monotonic time ``when``.  Loop thread only."""
+        return self.run_after(when - monotonic(), callback)
+
+    def cancel(self, TimerHandle timer not None):
+        """Cancel a timer.  Loop thread only."""
+        timer.cancel()
+
+    def time(self):
+        """The loop's clock (monotonic seconds)."""
+        return monotonic()
+
+    def __repr__(self):
+        return "<EventLoop %r dispatcher=%s channels=%d%s>" % (
+            self.name, self.dispatcher.name, len(self.channel_map),
+            " closed" if self._closed else "")

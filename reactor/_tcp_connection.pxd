@@ -1,0 +1,39 @@
+# TcpConnection: one accepted TCP socket on one loop; owns its fd and buffers.
+from reactor._buffer cimport Buffer
+from reactor._channel cimport Channel
+from reactor._event_loop cimport EventLoop
+
+cdef enum:
+    S_CONNECTING = 0
+    S_CONNECTED = 1
+    S_DISCONNECTING = 2
+    S_DISCONNECTED = 3
+
+cdef class TcpConnection(Channel):
+    cdef EventLoop _eloop
+    cdef readonly Buffer input_buffer
+    cdef readonly Buffer output_buffer
+    cdef int _conn_state
+    cdef bint _fd_open
+    cdef bint _in_handler            # inside one of our own handlers
+    cdef readonly object peer_address
+    cdef readonly object id
+    cdef public object connection_callback
+    cdef public object message_callback
+    cdef public object write_complete_callback
+    cdef public object high_water_mark_callback
+    cdef public object remove_callback    # the server's bookkeeping hook
+    cdef public size_t high_water_mark
+    cdef public object context
+    cdef object __weakref__
+
+    cdef int _handle_read(self) except -1
+    cdef int _handle_write(self) except -1
+    cdef int _handle_close(self) except -1
+    cdef int _on_message(self) except -1          # hook: subclasses parse here
+    cdef int _on_write_drained(self) except -1    # hook: output buffer became empty
+    cdef int _send_in_loop(self, const char *p, size_t n) except -1
+    cdef int _shutdown_in_loop(self) except -1
+    cdef int _set_reading(self, bint on) except -1
+    cdef inline bint _writing(self):
+        return self._events & 2 != 0

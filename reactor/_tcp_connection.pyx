@@ -1,0 +1,352 @@
+"""TcpConnection: one accepted TCP socket, owned by one sub-reactor loop.
+
+Owns its fd (closed when the connection closes) and two Buffers.  The seed's
+four callbacks: ``connection_callback(conn)`` when established,
+``message_callback(conn, buffer)`` when bytes arrive,
+``write_complete_callback(conn)`` when the output buffer drains, and
+``close_callback(conn)`` when the connection is gone.  Compiled subclasses
+(the HTTP connection) override the ``_on_message`` hook instead.
+
+``send``, ``shutdown``, ``force_close`` and ``start_reading``/``stop_reading``
+are thread safe: from another thread they are queued into the loop.  Reads
+and writes release the GIL; writes use MSG_NOSIGNAL (no SIGPIPE).
+"""
+import logging
+import os
+from functools import partial
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from libc.string cimport memset
+from reactor.includes.posix_extra cimport (
+    send as c_send, MSG_NOSIGNAL, errno, EAGAIN, EINTR, close as c_close,
+    accept4, shutdown as c_shutdown, SHUT_WR, setsockopt, IPPROTO_TCP, TCP_NODELAY,
+    sockaddr, sockaddr_storage, sockaddr_in, sockaddr_in6, socklen_t, AF_INET, AF_INET6,
+    SOCK_NONBLOCK, SOCK_CLOEXEC, inet_ntop, ntohs, INET6_ADDRSTRLEN, getsockname)
+from reactor._buffer cimport Buffer
+from reactor._channel cimport Channel, EV_READ, EV_WRITE
+from reactor._event_loop cimport EventLoop
+
+log = logging.getLogger("reactor.tcp")
+
+cdef size_t DEFAULT_HIGH_WATER_MARK = 64 * 1024 * 1024
+cdef unsigned long long _next_id = 0
+
+
+cdef object _sockaddr_to_tuple(sockaddr *sa):
+    cdef char text[64]
+    if sa.sa_family == AF_INET:
+        inet_ntop(AF_INET, &(<sockaddr_in *>sa).sin_addr, text, sizeof(text))
+        return (text.decode("ascii"), ntohs((<sockaddr_in *>sa).sin_port))
+    if sa.sa_family == AF_INET6:
+        inet_ntop(AF_INET6, &(<sockaddr_in6 *>sa).sin6_addr, text, sizeof(text))
+        return (text.decode("ascii"), ntohs((<sockaddr_in6 *>sa).sin6_port))
+    return ("", 0)
+
+
+def accept_connection(int listen_fd, bint nodelay=True):
+    """accept4(NONBLOCK|CLOEXEC) one connection: ``(fd, (host, port))``.
+
+    Raises BlockingIOError when none is pending and OSError otherwise
+    (EMFILE included: the caller decides what to do).
+    """
+    cdef sockaddr_storage ss
+    cdef socklen_t slen = sizeof(ss)
+    cdef int fd, one = 1, err = 0
+    if listen_fd < 0:
+        raise ValueError("invalid file descriptor: %d" % listen_fd)
+    memset(&ss, 0, sizeof(ss))
+    with nogil:
+        # accept on the listening socket owned by the acceptor's loop thread
+        while True:
+            fd = accept4(listen_fd, <sockaddr *>&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC)
+            if fd >= 0 or errno != EINTR:
+                break
+        if fd < 0:
+            err = errno
+    if fd < 0:
+        raise OSError(err, "accept4: " + os.strerror(err))
+    if nodelay:
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+    return fd, _sockaddr_to_tuple(<sockaddr *>&ss)
+
+
+cdef class TcpConnection(Channel):
+    """A connected TCP socket on one loop (see the module docstring)."""
+
+    def __init__(self, EventLoop loop not None, int fd, peer_address=None):
+        global _next_id
+        Channel.__init__(self, loop, fd)
+        self._eloop = loop
+        self.input_buffer = Buffer()
+        self.output_buffer = Buffer()
+        self._conn_state = S_CONNECTING
+        self._fd_open = True
+        self._in_handler = False
+        self.peer_address = peer_address
+        _next_id += 1
+        self.id = _next_id
+        self.high_water_mark = DEFAULT_HIGH_WATER_MARK
+
+    def __dealloc__(self):
+        if self._fd_open:
+            c_close(self.fd)
+            self._fd_open = False
+
+    # ---- state -------------------------------------------------------------
+
+    @property
+    def connected(self):
+        return self._conn_state == S_CONNECTED
+
+    @property
+    def disconnected(self):
+        return self._conn_state == S_DISCONNECTED
+
+    @property
+    def state(self):
+        return ("connecting", "connected", "disconnecting", "disconnected")[self._conn_state]
+
+    @property
+    def loop(self):
+        return self._eloop
+
+    @property
+    def local_address(self):
+        cdef sockaddr_storage ss
+        cdef socklen_t slen = sizeof(ss)
+        if not self._fd_open or getsockname(self.fd, <sockaddr *>&ss, &slen) < 0:
+            return None
+        return _sockaddr_to_tuple(<sockaddr *>&ss)
+
+    def fileno(self):
+        return self.fd if self._fd_open else -1
+
+    def connect_established(self):
+        """Start reading and run the connection callback.  Loop thread only."""
+        if self._conn_state != S_CONNECTING:
+            raise RuntimeError("connect_established() on a %s connection" % self.state)
+        self._conn_state = S_CONNECTED
+        self._events |= EV_READ
+        self._eloop.update_channel_c(self)
+        if self.connection_callback is not None:
+            self.connection_callback(self)
+
+    # ---- events ------------------------------------------------------------
+
+    cpdef handle_event(self, int revents):
+        self._in_handler = True
+        try:
+            if revents & EV_READ:
+                self._handle_read()
+            if revents & EV_WRITE and self._conn_state != S_DISCONNECTED:
+                self._handle_write()
+        finally:
+            self._in_handler = False
+
+    cdef int _handle_read(self) except -1:
+        cdef int err = 0
+        cdef ssize_t n
+        if self._conn_state == S_DISCONNECTED:
+            return 0
+        with nogil:
+            # reads into this connection's input buffer; the loop thread owns both
+            n = self.input_buffer.read_fd_nogil(self.fd, &err)
+        if n > 0:
+            self._on_message()
+        elif n == 0:
+            self._handle_close()
+        elif err != EAGAIN:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("read error on %r: %s", self, os.strerror(err))
+            self._handle_close()
+        return 0
+
+    cdef int _on_message(self) except -1:
+        if self.message_callback is not None:
+            self.message_callback(self, self.input_buffer)
+        else:
+            self.input_buffer.retrieve_nogil(self.input_buffer.readable())
+        return 0
+
+    cdef int _handle_write(self) except -1:
+        cdef int err = 0
+        cdef ssize_t n
+        if not self._writing():
+            return 0
+        with nogil:
+            # writes from this connection's output buffer; the loop thread owns both
+            n = self.output_buffer.write_fd_nogil(self.fd, &err)
+        if n < 0:
+            if err != EAGAIN:
+                self._handle_close()
+            return 0
+        if self.output_buffer.readable() == 0:
+            self._events &= ~EV_WRITE
+            self._eloop.update_channel_c(self)
+            self._on_write_drained()
+        return 0
+
+    cdef int _on_write_drained(self) except -1:
+        if self.write_complete_callback is not None:
+            self.write_complete_callback(self)
+        if self._conn_state == S_DISCONNECTING:
+            self._shutdown_in_loop()
+        return 0
+
+    cdef int _handle_close(self) except -1:
+        if self._conn_state == S_DISCONNECTED:
+            return 0
+        self._conn_state = S_DISCONNECTED
+        self._events = 0
+        self._eloop.remove_channel_c(self)
+        try:
+            if self.close_callback is not None:
+                self.close_callback(self)
+        finally:
+            if self._fd_open:
+                self._fd_open = False
+                c_close(self.fd)
+            cb = self.remove_callback
+            self.remove_callback = None
+            if cb is not None:
+                cb(self)
+        return 0
+
+    # ---- sending -------------------------------------------------------------
+
+    cdef int _send_in_loop(self, const char *p, size_t n) except -1:
+        cdef ssize_t nw = 0
+        cdef size_t remaining = n, old
+        cdef int err = 0
+        if self._conn_state == S_DISCONNECTED:
+            return 0
+        if not self._writing() and self.output_buffer.readable() == 0:
+            with nogil:
+                # writes the caller's bytes straight to this connection's socket
+                while True:
+                    nw = c_send(self.fd, p, n, MSG_NOSIGNAL)
+                    if nw >= 0 or errno != EINTR:
+                        break
+                if nw < 0:
+                    err = errno
+            if nw >= 0:
+                remaining = n - nw
+                if remaining == 0:
+                    if self.write_complete_callback is not None:
+                        self._eloop.queue_in_loop(partial(self.write_complete_callback, self))
+                    return 0
+            else:
+                nw = 0
+                if err != EAGAIN:
+                    # EPIPE / ECONNRESET: the peer is gone; close on the next turn
+                    if not self._in_handler:
+                        self._handle_close()
+                    else:
+                        self._eloop.queue_in_loop(self.force_close)
+                    return 0
+        old = self.output_buffer.readable()
+        if (old + remaining >= self.high_water_mark and old < self.high_water_mark
+                and self.high_water_mark_callback is not None):
+            self.high_water_mark_callback(self, old + remaining)
+        if self.output_buffer.append_nogil(p + nw, remaining) != 0:
+            raise MemoryError()
+        if not self._writing():
+            self._events |= EV_WRITE
+            self._eloop.update_channel_c(self)
+        return 0
+
+    def send(self, data):
+        """Send bytes-like data; from another thread it is copied and queued.
+
+        Returns False (and sends nothing) once the connection is closing.
+        Thread safe.
+        """
+        cdef Py_buffer view
+        if self._conn_state != S_CONNECTED:
+            return False
+        if isinstance(data, str):
+            data = (<str>data).encode("utf-8")
+        if self._eloop.in_loop_thread():
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            try:
+                self._send_in_loop(<const char *>view.buf, view.len)
+            finally:
+                PyBuffer_Release(&view)
+        else:
+            self._eloop.queue_in_loop(_Send(self, bytes(data)))
+        return True
+
+    def send_buffer(self, Buffer buf not None):
+        """Send and consume every readable byte of ``buf``.  Loop thread only."""
+        if self._conn_state != S_CONNECTED:
+            return False
+        self._send_in_loop(buf.peek_ptr(), buf.readable())
+        buf.retrieve_nogil(buf.readable())
+        return True
+
+    cdef int _shutdown_in_loop(self) except -1:
+        if not self._writing() and self._fd_open:
+            c_shutdown(self.fd, SHUT_WR)
+        return 0
+
+    def shutdown(self):
+        """Half-close (SHUT_WR) once pending output drains.  Thread safe."""
+        if self._conn_state == S_CONNECTED:
+            self._conn_state = S_DISCONNECTING
+            self._eloop.run_in_loop(self._shutdown_py)
+
+    def _shutdown_py(self):
+        self._shutdown_in_loop()
+
+    def force_close(self):
+        """Close now, dropping unsent output.  Thread safe; idempotent."""
+        if self._conn_state == S_CONNECTED or self._conn_state == S_DISCONNECTING or \
+                self._conn_state == S_CONNECTING:
+            if self._eloop.in_loop_thread() and not self._in_handler:
+                self._handle_close()
+            else:
+                try:
+                    self._eloop.queue_in_loop(self._force_close_py)
+                except RuntimeError:
+                    pass    # the loop is closed: __dealloc__ closes the fd
+
+    close = force_close
+
+    def _force_close_py(self):
+        self._handle_close()
+
+    cdef int _set_reading(self, bint on) except -1:
+        if self._conn_state == S_DISCONNECTED:
+            return 0
+        if on:
+            self._events |= EV_READ
+        else:
+            self._events &= ~EV_READ
+        self._eloop.update_channel_c(self)
+        return 0
+
+    def start_reading(self):
+        """Resume reading (backpressure off).  Thread safe."""
+        self._eloop.run_in_loop(lambda: self._set_reading(True))
+
+    def stop_reading(self):
+        """Pause reading (backpressure on).  Thread safe."""
+        self._eloop.run_in_loop(lambda: self._set_reading(False))
+
+    def __repr__(self):
+        return "<%s id=%s fd=%d peer=%r %s>" % (
+            type(self).__name__, self.id, self.fd, self.peer_address, self.state)
+
+
+cdef class _Send:
+    """A queued cross-thread send: the bytes and the connection."""
+    cdef TcpConnection conn
+    cdef bytes data
+
+    def __cinit__(self, TcpConnection conn, bytes data):
+        self.conn = conn
+        self.data = data
+
+    def __call__(self):
+        if self.conn._conn_state == S_CONNECTED or self.conn._conn_state == S_DISCONNECTING:
+            self.conn._send_in_loop(<const char *>self.data, len(self.data))

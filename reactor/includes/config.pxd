@@ -1,0 +1,2 @@
+cdef extern from "reactor_config.h":
+    const int REACTOR_DEBUG

@@ -1,0 +1,60 @@
+"""Build the compiled core of reactor.
+
+Every ``reactor/*.pyx`` becomes an extension module; modules that use the C
+HTTP parser also compile ``csrc/http_parser.c``.  Set ``REACTOR_DEBUG=1`` to
+build the debug flavour: thread-ownership asserts on, no -O2, with -g.
+"""
+import glob
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("REACTOR_DEBUG", "") not in ("", "0")
+SANITIZE = os.environ.get("REACTOR_SANITIZE", "")  # e.g. "address,undefined"
+
+compile_args = ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
+link_args = []
+if DEBUG:
+    compile_args += ["-O0", "-g"]
+else:
+    compile_args += ["-O2"]
+if SANITIZE:
+    compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-g"]
+    link_args += [f"-fsanitize={SANITIZE}"]
+
+# C sources a module needs besides its own generated .c
+C_DEPS = {
+    "reactor._http": ["csrc/http_parser.c"],
+}
+
+macros = [("REACTOR_DEBUG", "1" if DEBUG else "0")]
+
+extensions = []
+for pyx in sorted(glob.glob("reactor/*.pyx")):
+    name = pyx[:-4].replace(os.sep, ".")
+    extensions.append(
+        Extension(
+            name,
+            [pyx] + C_DEPS.get(name, []),
+            include_dirs=["csrc", "reactor/includes"],
+            define_macros=macros,
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+        )
+    )
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "embedsignature": True,
+        },
+        include_path=["reactor", "reactor/includes"],
+        nthreads=int(os.environ.get("REACTOR_BUILD_JOBS", "2")),
+    ),
+)
