@@ -46,7 +46,12 @@ class TcpServer:
         self.reuse_port = reuse_port
         self.backlog = backlog
         self.nodelay = nodelay
+        if sock is None:
+            # bind now, so bind errors raise here and port 0 is known at once
+            sock = Acceptor._bind(host, port, reuse_port)
         self._sock = sock
+        self._port = sock.getsockname()[1]
+        self.address = sock.getsockname()[:2]
         if on_connection is not None:
             self.on_connection = on_connection
         if on_message is not None:
@@ -61,7 +66,6 @@ class TcpServer:
         self.thread_pool = None
         self.acceptor = None
         self._requested_port = port
-        self._port = None
         self._base_thread = None
         self._started = False
         self._stopped = False
@@ -133,8 +137,6 @@ class TcpServer:
             raise RuntimeError("%s already started" % self.name)
         if self.loop is not None:
             raise RuntimeError("start_background() needs a server created with loop=None")
-        holder = {}
-
         def init(loop):
             self.loop = loop
             self._bind()
@@ -157,6 +159,8 @@ class TcpServer:
             return
         self._stopped = True
         loop = self.loop
+        if self.acceptor is None and self._sock is not None:
+            self._sock.close()      # bound but never started
         if loop is None or loop.closed:
             return
         if loop.running and not loop.is_in_loop_thread():

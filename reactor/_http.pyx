@@ -1,0 +1,911 @@
+"""The HTTP/1.1 connection: requests in, responses out, on one sub-reactor.
+
+``HttpConnection`` is a ``TcpConnection`` whose ``_on_message`` hook runs the
+request state machine::
+
+    HEAD ──(head complete, no body)──────────────► handler ─► HEAD (keep-alive)
+      │  ──(Content-Length / chunked body)─► BODY ─► handler ─┘
+      │  ──(registered static route)───────► answered in C, GIL released
+      └──(malformed / over a limit)──► error response, CLOSING (lingering close)
+
+Every complete request in the input buffer is handled in order
+(pipelining); responses are appended to the output buffer and written with
+one ``send`` per batch.  Above the output high-water mark reading pauses
+until the peer drains it.  Header/body/keep-alive timeouts are deadlines
+checked by one sweeper timer per loop (``LoopState``), so re-arming a
+timeout per request is one float store.
+"""
+import logging
+import sys
+import time
+
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy, memcmp
+from reactor.includes.http_parser cimport *
+from reactor.includes.posix_extra cimport shutdown as c_shutdown, SHUT_WR
+from reactor._buffer cimport Buffer
+from reactor._event_loop cimport EventLoop, monotonic
+from reactor._tcp_connection cimport (
+    TcpConnection, S_CONNECTED, S_DISCONNECTING, S_DISCONNECTED)
+from reactor.http_response import HttpResponse, REASONS, validate_header
+
+log = logging.getLogger("reactor.http")
+access_log = logging.getLogger("reactor.access")
+
+cdef extern from *:
+    """
+    #include <time.h>
+    /* RFC 9110 IMF-fixdate, formatted at most once per second per thread
+       (each loop has its own thread, so this is per loop). */
+    static __thread time_t rh_date_sec = 0;
+    static __thread char rh_date_buf[32];
+    static const char *rh_http_date(void) {
+        static const char days[7][4] = {"Sun","Mon","Tue","Wed","Thu","Fri","Sat"};
+        static const char mons[12][4] = {"Jan","Feb","Mar","Apr","May","Jun",
+                                         "Jul","Aug","Sep","Oct","Nov","Dec"};
+        time_t now = time(NULL);
+        if (now != rh_date_sec) {
+            struct tm tm;
+            gmtime_r(&now, &tm);
+            snprintf(rh_date_buf, sizeof rh_date_buf, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                     days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+            rh_date_sec = now;
+        }
+        return rh_date_buf;
+    }
+    """
+    const char *rh_http_date() nogil
+
+cdef enum:
+    MAX_HEADER_CAP = 256
+    H_HEAD = 0          # waiting for / parsing a request head
+    H_BODY_LENGTH = 1   # collecting a Content-Length body
+    H_BODY_CHUNKED = 2  # decoding a chunked body
+    H_STREAM = 3        # pumping a streamed response body
+    H_CLOSING = 4       # response sent with Connection: close; lingering until EOF
+    H_WAIT = 5          # a handler runs elsewhere (handler threads)
+
+cdef double LINGER_TIME = 2.0
+
+cdef bytes CRLF = b"\r\n"
+cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
+cdef bytes CONN_CLOSE = b"Connection: close\r\n"
+cdef bytes CONN_KEEPALIVE = b"Connection: keep-alive\r\n"
+cdef bytes TE_CHUNKED = b"Transfer-Encoding: chunked\r\n"
+
+cdef object _STATUS_LINES = {}
+
+
+cdef bytes status_line(int status):
+    cdef object line = _STATUS_LINES.get(status)
+    if line is None:
+        reason = REASONS.get(status, "Unknown")
+        line = ("HTTP/1.1 %d %s\r\n" % (status, reason)).encode("latin-1")
+        _STATUS_LINES[status] = line
+    return line
+
+
+def http_date():
+    """The current IMF-fixdate (cached per second per thread)."""
+    return rh_http_date().decode("ascii")
+
+
+# ---------------------------------------------------------------------------
+# configuration shared by every connection of one server
+
+cdef class HttpConfig:
+    """Limits, timeouts, the handler and the static route table of a server.
+    Set up before the server starts; read by every loop thread."""
+
+    def __cinit__(self):
+        self.routes = NULL
+        self.nroutes = 0
+        self.routes_cap = 0
+
+    def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
+                 max_headers=100, max_body_size=16 * 1024 * 1024, keep_alive_timeout=5.0,
+                 header_timeout=10.0, body_timeout=30.0, output_high_water=1024 * 1024,
+                 access_log=False, server_header=b"reactor"):
+        for name, v in (("max_request_line", max_request_line), ("max_header_size", max_header_size),
+                        ("max_headers", max_headers), ("max_body_size", max_body_size)):
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError("%s must be a positive int, got %r" % (name, v))
+        for name, v in (("keep_alive_timeout", keep_alive_timeout),
+                        ("header_timeout", header_timeout), ("body_timeout", body_timeout)):
+            if not isinstance(v, (int, float)) or v <= 0:
+                raise ValueError("%s must be a positive number of seconds, got %r" % (name, v))
+        if max_headers > MAX_HEADER_CAP:
+            raise ValueError("max_headers must be <= %d" % MAX_HEADER_CAP)
+        self.limits.max_request_line = max_request_line
+        self.limits.max_header_size = max_header_size
+        self.limits.max_headers = max_headers
+        self.limits.max_body_size = max_body_size
+        self.handler = handler
+        self.keep_alive_timeout = keep_alive_timeout
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.output_high_water = output_high_water
+        self.access_log = access_log
+        self.stopping = False
+        self.server_header = server_header
+
+    def __dealloc__(self):
+        cdef int i
+        for i in range(self.nroutes):
+            free(self.routes[i].path)
+            free(self.routes[i].head)
+            free(self.routes[i].body)
+        free(self.routes)
+
+    @property
+    def max_body_size(self):
+        return self.limits.max_body_size
+
+    @property
+    def max_request_line(self):
+        return self.limits.max_request_line
+
+    @property
+    def max_header_size(self):
+        return self.limits.max_header_size
+
+    @property
+    def max_headers(self):
+        return self.limits.max_headers
+
+    def add_static_route(self, path, body, content_type="text/plain", int status=200, headers=None):
+        """Register a fixed answer for GET/HEAD ``path`` (exact match, query ignored)."""
+        cdef bytes p, b, head
+        cdef StaticRoute *r
+        cdef int i
+        p = path.encode("latin-1") if isinstance(path, str) else bytes(path)
+        if not p.startswith(b"/") and p != b"*":
+            raise ValueError("static route path must start with '/': %r" % (path,))
+        if any(c <= 0x20 or c >= 0x7f or c == 0x3f for c in p):
+            raise ValueError("static route path must be visible ASCII without '?': %r" % (path,))
+        b = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        lines = [status_line(status)]
+        extra = list(headers.items() if hasattr(headers, "items") else (headers or ()))
+        if content_type:
+            extra.insert(0, ("Content-Type", content_type))
+        names = set()
+        for name, value in extra:
+            n, v = validate_header(name, value)
+            if n.lower() in (b"content-length", b"transfer-encoding", b"connection", b"date"):
+                raise ValueError("static routes set %s themselves" % n.decode())
+            names.add(n.lower())
+            lines.append(n + b": " + v + b"\r\n")
+        if b"server" not in names and self.server_header:
+            lines.insert(1, b"Server: " + self.server_header + b"\r\n")
+        if status >= 200 and status not in (204, 304):
+            lines.append(b"Content-Length: %d\r\n" % len(b))
+        else:
+            b = b""
+        head = b"".join(lines)
+        for i in range(self.nroutes):
+            if self.routes[i].path_len == <size_t>len(p) and memcmp(self.routes[i].path, <char *>p, len(p)) == 0:
+                r = &self.routes[i]
+                free(r.path); free(r.head); free(r.body)
+                break
+        else:
+            if self.nroutes == self.routes_cap:
+                newcap = self.routes_cap * 2 if self.routes_cap else 8
+                nr = <StaticRoute *>realloc(self.routes, newcap * sizeof(StaticRoute))
+                if nr == NULL:
+                    raise MemoryError()
+                self.routes = nr
+                self.routes_cap = newcap
+            r = &self.routes[self.nroutes]
+            self.nroutes += 1
+        r.path = <char *>malloc(len(p) + 1)
+        r.head = <char *>malloc(len(head) + 1)
+        r.body = <char *>malloc(len(b) + 1)
+        if r.path == NULL or r.head == NULL or r.body == NULL:
+            raise MemoryError()
+        memcpy(r.path, <char *>p, len(p)); r.path_len = len(p)
+        memcpy(r.head, <char *>head, len(head)); r.head_len = len(head)
+        memcpy(r.body, <char *>b, len(b)); r.body_len = len(b)
+
+    def static_paths(self):
+        cdef int i
+        return [self.routes[i].path[:self.routes[i].path_len].decode("latin-1")
+                for i in range(self.nroutes)]
+
+    cdef const StaticRoute *find_route(self, const char *path, size_t n) noexcept nogil:
+        cdef int i
+        for i in range(self.nroutes):
+            if self.routes[i].path_len == n and memcmp(self.routes[i].path, path, n) == 0:
+                return &self.routes[i]
+        return NULL
+
+
+cdef class LoopState:
+    """Per-loop bookkeeping: live connections, counters, the timeout sweeper.
+    Loop thread only."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.connections = set()
+        self.requests = 0
+        self.accepted = 0
+        self.static_requests = 0
+        self.sweeper = None
+
+    def start_sweeper(self, double interval):
+        if self.sweeper is None:
+            self.sweeper = self.loop.run_every(interval, self.sweep)
+
+    def sweep(self):
+        """Close connections whose deadline passed."""
+        cdef double now = monotonic()
+        cdef HttpConnection c
+        for conn in list(self.connections):
+            c = <HttpConnection>conn
+            if c.deadline > 0 and now >= c.deadline:
+                c._on_timeout()
+
+    def close_idle(self):
+        """Graceful stop: close connections with no request in progress."""
+        cdef HttpConnection c
+        for conn in list(self.connections):
+            c = <HttpConnection>conn
+            if c.hstate == H_HEAD and c.input_buffer.readable() == 0 and \
+                    c.output_buffer.readable() == 0:
+                c.force_close()
+
+    def close_all(self):
+        for conn in list(self.connections):
+            conn.force_close()
+
+    def stats(self):
+        return {"loop": self.loop.name, "connections": len(self.connections),
+                "accepted": self.accepted, "requests": self.requests,
+                "static_requests": self.static_requests}
+
+
+# ---------------------------------------------------------------------------
+# requests
+
+class Headers:
+    """Request headers: case-insensitive, multi-valued, in arrival order.
+
+    ``h["host"]`` / ``h.get(name)`` give the first value (``get_all`` every
+    value); ``items()`` keeps the client's names; values are latin-1 str.
+    """
+    __slots__ = ("_items", "_index")
+
+    def __init__(self, items=()):
+        self._items = list(items)
+        self._index = None
+
+    def _idx(self):
+        if self._index is None:
+            idx = {}
+            for k, v in self._items:
+                idx.setdefault(k.lower(), []).append(v)
+            self._index = idx
+        return self._index
+
+    def get(self, name, default=None):
+        vals = self._idx().get(name.lower())
+        return vals[0] if vals else default
+
+    def get_all(self, name):
+        return list(self._idx().get(name.lower(), ()))
+
+    def __getitem__(self, name):
+        vals = self._idx().get(name.lower())
+        if not vals:
+            raise KeyError(name)
+        return vals[0]
+
+    def __contains__(self, name):
+        return isinstance(name, str) and name.lower() in self._idx()
+
+    def __iter__(self):
+        return (k for k, _ in self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def items(self):
+        return list(self._items)
+
+    def keys(self):
+        return [k for k, _ in self._items]
+
+    def values(self):
+        return [v for _, v in self._items]
+
+    def __repr__(self):
+        return "Headers(%r)" % (self._items,)
+
+
+cdef str _GET = "GET"
+cdef str _POST = "POST"
+cdef str _HEAD = "HEAD"
+cdef str _V10 = "HTTP/1.0"
+cdef str _V11 = "HTTP/1.1"
+
+
+cdef inline str _latin1(const char *p, size_t n):
+    return PyUnicode_DecodeLatin1(p, n, NULL)
+
+
+cdef class HttpRequest:
+    """One parsed request.  ``headers`` is built lazily from a copy of the
+    head; ``body`` is bytes (empty when there is none)."""
+
+    @property
+    def headers(self):
+        cdef rh_request req
+        cdef rh_header hdrs[MAX_HEADER_CAP]
+        cdef size_t i
+        if self._headers is None:
+            req.headers = hdrs
+            req.num_headers = MAX_HEADER_CAP
+            rh_parse_request(PyBytes_AS_STRING(self._head), PyBytes_GET_SIZE(self._head), &req, NULL)
+            self._headers = Headers([
+                (_latin1(hdrs[i].name, hdrs[i].name_len), _latin1(hdrs[i].value, hdrs[i].value_len))
+                for i in range(req.num_headers)])
+        return self._headers
+
+    @property
+    def raw_head(self):
+        """The request head exactly as received (bytes)."""
+        return self._head
+
+    @property
+    def http_version(self):
+        return self.version
+
+    def __repr__(self):
+        return "<HttpRequest %s %s %s>" % (self.method, self.target, self.version)
+
+
+cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer):
+    cdef HttpRequest r = HttpRequest.__new__(HttpRequest)
+    cdef const char *m = req.method
+    if req.method_len == 3 and memcmp(m, b"GET", 3) == 0:
+        r.method = _GET
+    elif req.method_len == 4 and memcmp(m, b"POST", 4) == 0:
+        r.method = _POST
+    elif req.method_len == 4 and memcmp(m, b"HEAD", 4) == 0:
+        r.method = _HEAD
+    else:
+        r.method = _latin1(m, req.method_len)
+    r.target = _latin1(req.target, req.target_len)
+    if req.path == req.target and req.path_len == req.target_len:
+        r.path = r.target
+    else:
+        r.path = _latin1(req.path, req.path_len)
+    r.query = _latin1(req.query, req.query_len) if req.query != NULL else ""
+    r.version = _V11 if req.version_minor == 1 else _V10
+    r.keep_alive = req.keep_alive != 0
+    r.expect_continue = req.expect_continue != 0
+    r.remote_addr = peer
+    r.body = b""
+    r._head = PyBytes_FromStringAndSize(base, head_len)
+    r.start_time = monotonic()
+    return r
+
+
+# ---------------------------------------------------------------------------
+# the connection
+
+cdef class HttpConnection(TcpConnection):
+    """An HTTP/1.1 connection (see the module docstring).  Loop thread only,
+    except the thread-safe methods inherited from TcpConnection."""
+
+    def __init__(self, EventLoop loop not None, int fd, peer_address, HttpConfig config not None,
+                 LoopState state not None):
+        TcpConnection.__init__(self, loop, fd, peer_address)
+        self.cfg = config
+        self.lstate = state
+        self.hstate = H_HEAD
+        self.deadline = monotonic() + config.header_timeout
+        self.high_water_mark = config.output_high_water * 64
+        state.connections.add(self)
+        state.accepted += 1
+
+    @property
+    def http_state(self):
+        return ("head", "body", "chunked-body", "streaming", "closing", "handler")[self.hstate]
+
+    # ---- hooks from TcpConnection ----------------------------------------------
+
+    cdef int _on_message(self) except -1:
+        if self.hstate == H_CLOSING:
+            # lingering close: discard whatever the client still sends
+            self.input_buffer.retrieve_nogil(self.input_buffer.readable())
+            return 0
+        if self.in_process:
+            return 0
+        self._process()
+        return 0
+
+    cdef int _on_write_drained(self) except -1:
+        if self.hstate == H_STREAM:
+            self._pump_stream()
+            return 0
+        if self.close_after_write:
+            self._begin_linger()
+            return 0
+        if self.write_complete_callback is not None:
+            self.write_complete_callback(self)
+        if self.paused:
+            self.paused = False
+            self._set_reading(True)
+            if self.input_buffer.readable():
+                self._process()
+        return 0
+
+    cdef int _handle_close(self) except -1:
+        cdef object it
+        if self._conn_state == S_DISCONNECTED:
+            return 0
+        self.lstate.connections.discard(self)
+        it = self.stream
+        self.stream = None
+        if it is not None:
+            self._close_iterable(it)
+        TcpConnection._handle_close(self)
+        return 0
+
+    # ---- the state machine -------------------------------------------------------
+
+    cdef int _process(self) except -1:
+        cdef rh_request req
+        cdef rh_header hdrs[MAX_HEADER_CAP]
+        cdef int rc
+        cdef Buffer inp = self.input_buffer
+        cdef const StaticRoute *route
+        cdef HttpConfig cfg = self.cfg
+        cdef size_t n, dlen
+        cdef ssize_t used
+        cdef bint head_only
+        cdef object request
+        self.in_process = True
+        try:
+            while self._conn_state == S_CONNECTED or self._conn_state == S_DISCONNECTING:
+                if self.paused or self.hstate == H_CLOSING or self.hstate == H_STREAM \
+                        or self.hstate == H_WAIT:
+                    break
+                n = inp.readable()
+                if self.hstate == H_HEAD:
+                    if n == 0:
+                        break
+                    req.headers = hdrs
+                    req.num_headers = MAX_HEADER_CAP
+                    rc = rh_parse_request(inp.peek_ptr(), n, &req, &cfg.limits)
+                    if rc == RH_INCOMPLETE:
+                        if self._idle_flag:
+                            # a new head started on a kept-alive connection
+                            self._idle_flag = False
+                            self.deadline = self._eloop.cached_now + cfg.header_timeout
+                        break
+                    if rc < 0:
+                        self._send_error(rh_error_status(rc),
+                                         req.error.decode("latin-1") if req.error != NULL else "")
+                        break
+                    if req.body_kind == RH_BODY_NONE and cfg.nroutes:
+                        route = cfg.find_route(req.path, req.path_len)
+                        if route != NULL and (
+                                (req.method_len == 3 and memcmp(req.method, b"GET", 3) == 0) or
+                                (req.method_len == 4 and memcmp(req.method, b"HEAD", 4) == 0)):
+                            head_only = req.method_len == 4
+                            inp.retrieve_nogil(rc)
+                            self._serve_static(route, head_only, req.keep_alive and not cfg.stopping)
+                            continue
+                    request = make_request(inp.peek_ptr(), rc, &req, self.peer_address)
+                    inp.retrieve_nogil(rc)
+                    if req.body_kind == RH_BODY_NONE:
+                        self._dispatch(request)
+                    else:
+                        self._start_body(request, req.body_kind, req.content_length,
+                                         req.expect_continue)
+                elif self.hstate == H_BODY_LENGTH:
+                    if n < self.body_remaining:
+                        self.deadline = self._eloop.cached_now + cfg.body_timeout
+                        break
+                    request = self.pending_request
+                    self.pending_request = None
+                    (<HttpRequest>request).body = PyBytes_FromStringAndSize(
+                        inp.peek_ptr(), self.body_remaining)
+                    inp.retrieve_nogil(self.body_remaining)
+                    self.hstate = H_HEAD
+                    self._dispatch(request)
+                else:   # H_BODY_CHUNKED
+                    if n == 0:
+                        break
+                    dlen = 0
+                    # decode in place, then move the payload into the body buffer
+                    used = rh_chunked_decode(&self.chunked, inp.peek_ptr(), n, inp.peek_ptr(), &dlen)
+                    if used < 0:
+                        self._send_error(rh_error_status(<int>used), "invalid chunked body")
+                        break
+                    if dlen:
+                        if self.body_buf.append_nogil(inp.peek_ptr(), dlen) != 0:
+                            raise MemoryError()
+                    inp.retrieve_nogil(used)
+                    if not self.chunked.done:
+                        self.deadline = self._eloop.cached_now + cfg.body_timeout
+                        break
+                    request = self.pending_request
+                    self.pending_request = None
+                    (<HttpRequest>request).body = self.body_buf.retrieve_as_bytes()
+                    self.body_buf = None
+                    self.hstate = H_HEAD
+                    self._dispatch(request)
+        finally:
+            self.in_process = False
+        self._flush()
+        return 0
+
+    cdef int _start_body(self, object request, int body_kind, uint64_t length, bint expect) except -1:
+        cdef Buffer inp = self.input_buffer
+        self.pending_request = request
+        if body_kind == RH_BODY_LENGTH:
+            self.body_remaining = length
+            self.hstate = H_BODY_LENGTH
+            if expect and inp.readable() < length:
+                self.output_buffer.append_nogil(<char *>CONTINUE_100, len(CONTINUE_100))
+                self._flush()
+        else:
+            rh_chunked_init(&self.chunked, self.cfg.limits.max_body_size, 16384)
+            self.body_buf = Buffer()
+            self.hstate = H_BODY_CHUNKED
+            if expect and inp.readable() == 0:
+                self.output_buffer.append_nogil(<char *>CONTINUE_100, len(CONTINUE_100))
+                self._flush()
+        self.deadline = self._eloop.cached_now + self.cfg.body_timeout
+        return 0
+
+    cdef int _serve_static(self, const StaticRoute *r, bint head_only, bint keep_alive) except -1:
+        cdef Buffer out = self.output_buffer
+        cdef const char *date
+        with nogil:
+            # appends the route's prebuilt bytes to this connection's output buffer
+            date = rh_http_date()
+            out.append_nogil(r.head, r.head_len)
+            out.append_nogil(b"Date: ", 6)
+            out.append_nogil(date, 29)
+            if keep_alive:
+                out.append_nogil(b"\r\n\r\n", 4)
+            else:
+                out.append_nogil(b"\r\nConnection: close\r\n\r\n", 23)
+            if not head_only:
+                out.append_nogil(r.body, r.body_len)
+        self.lstate.static_requests += 1
+        self._finish_request(keep_alive)
+        return 0
+
+    cdef int _finish_request(self, bint keep_alive) except -1:
+        self.requests += 1
+        self.lstate.requests += 1
+        if not keep_alive:
+            self.close_after_write = True
+            self.hstate = H_CLOSING
+            self.deadline = 0
+        else:
+            self.hstate = H_HEAD
+            self._idle_flag = True
+            self.deadline = self._eloop.cached_now + self.cfg.keep_alive_timeout
+        if self.output_buffer.readable() > self.cfg.output_high_water and not self.paused:
+            self.paused = True
+            self._set_reading(False)
+        return 0
+
+    cdef int _dispatch(self, object request) except -1:
+        cdef object result
+        cdef HttpRequest req = <HttpRequest>request
+        self._idle_flag = False
+        self.deadline = 0
+        req.connection = self
+        try:
+            result = self.cfg.handler(req)
+        except Exception as exc:
+            self._handler_failed(req, exc)
+            return 0
+        self.write_response(req, result)
+        return 0
+
+    def _handler_failed(self, HttpRequest req, exc):
+        log.error("handler raised on %s %s from %s", req.method, req.target, self.peer_address,
+                  exc_info=exc)
+        self.write_response(req, HttpResponse(b"Internal Server Error\n", 500,
+                                              content_type="text/plain; charset=utf-8"))
+
+    # ---- responses ---------------------------------------------------------------
+
+    def write_response(self, HttpRequest req, result):
+        """Frame and queue ``result`` (HttpResponse, bytes, str, None) as the
+        answer to ``req``.  Loop thread only."""
+        cdef int status = 200
+        cdef object headers = ()
+        cdef object body = result
+        cdef object ctype = None
+        cdef bint keep_alive, head_only, no_body, has_date = False, has_server = False
+        cdef bint has_ctype = False
+        cdef long long declared = -1
+        cdef Buffer out = self.output_buffer
+        cdef list parts
+        if self._conn_state == S_DISCONNECTED:
+            self._close_iterable(body)
+            return
+        if isinstance(result, HttpResponse):
+            status = result.status
+            headers = result.headers
+            body = result.body
+            ctype = result.content_type
+        if body is None:
+            body = b""
+        elif isinstance(body, str):
+            body = (<str>body).encode("utf-8")
+            if ctype is None:
+                ctype = "text/plain; charset=utf-8"
+        elif isinstance(body, (bytearray, memoryview)):
+            body = bytes(body)
+        keep_alive = req.keep_alive and not self.cfg.stopping
+        head_only = req.method is _HEAD or req.method == "HEAD"
+        no_body = status < 200 or status == 204 or status == 304
+        parts = [status_line(status)]
+        for name, value in headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -2
+                if declared < 0:
+                    self._close_iterable(body)
+                    raise ValueError("invalid Content-Length %r set by the handler" % value)
+                continue
+            if lname == b"transfer-encoding":
+                continue
+            if lname == b"connection":
+                if b"close" in value.lower():
+                    keep_alive = False
+                continue
+            if lname == b"date":
+                has_date = True
+            elif lname == b"server":
+                has_server = True
+            elif lname == b"content-type":
+                has_ctype = True
+            parts.append(name + b": " + value + b"\r\n")
+        if not has_server and self.cfg.server_header:
+            parts.append(b"Server: " + self.cfg.server_header + b"\r\n")
+        if not has_date:
+            parts.append(b"Date: " + rh_http_date()[:29] + b"\r\n")
+        if ctype is not None and not has_ctype and not no_body:
+            parts.append(b"Content-Type: " + validate_header("Content-Type", ctype)[1] + b"\r\n")
+        if isinstance(body, bytes):
+            if no_body:
+                body = b""
+            elif declared >= 0 and declared != len(body) and not (head_only and len(body) == 0):
+                raise ValueError("handler declared Content-Length %d but the body has %d bytes"
+                                 % (declared, len(body)))
+            if not no_body:
+                parts.append(b"Content-Length: %d\r\n" % (declared if declared >= 0 else len(body)))
+            if not keep_alive:
+                parts.append(CONN_CLOSE)
+            elif req.version is _V10:
+                parts.append(CONN_KEEPALIVE)
+            parts.append(CRLF)
+            if not head_only:
+                parts.append(body)
+            out.append(b"".join(parts))
+            self._log_access(req, status, 0 if head_only else len(body))
+            self._finish_request(keep_alive)
+            return
+        # an iterable: stream it
+        if head_only or no_body:
+            self._close_iterable(body)
+            if declared >= 0 and not no_body:
+                parts.append(b"Content-Length: %d\r\n" % declared)
+            if not keep_alive:
+                parts.append(CONN_CLOSE)
+            parts.append(CRLF)
+            out.append(b"".join(parts))
+            self._log_access(req, status, 0)
+            self._finish_request(keep_alive)
+            return
+        try:
+            it = iter(body)
+        except TypeError:
+            raise TypeError("response body must be bytes, str or an iterable of them, not %s"
+                            % type(body).__name__) from None
+        self.stream_left = declared
+        self.stream_chunked = False
+        if declared >= 0:
+            parts.append(b"Content-Length: %d\r\n" % declared)
+        elif req.version is _V11:
+            self.stream_chunked = True
+            parts.append(TE_CHUNKED)
+        else:
+            keep_alive = False      # HTTP/1.0 without a length: close-delimited
+        if not keep_alive:
+            parts.append(CONN_CLOSE)
+        parts.append(CRLF)
+        out.append(b"".join(parts))
+        self.stream = it
+        self.stream_request = (req, keep_alive, status, body)
+        self.hstate = H_STREAM
+        self._pump_stream()
+
+    cdef int _pump_stream(self) except -1:
+        cdef Buffer out = self.output_buffer
+        cdef object chunk
+        cdef size_t n
+        req, keep_alive, status, body = self.stream_request
+        while self.stream is not None:
+            try:
+                chunk = next(self.stream)
+            except StopIteration:
+                break
+            except Exception as exc:
+                log.error("response iterable raised mid-stream on %s %s; closing the connection",
+                          req.method, req.target, exc_info=exc)
+                self._abort_stream(body)
+                return 0
+            if isinstance(chunk, str):
+                chunk = (<str>chunk).encode("utf-8")
+            elif not isinstance(chunk, bytes):
+                chunk = bytes(chunk)
+            n = len(chunk)
+            if n == 0:
+                continue
+            if self.stream_left >= 0:
+                if <long long>n > self.stream_left:
+                    log.error("response body longer than its Content-Length on %s %s; "
+                              "truncating and closing", req.method, req.target)
+                    out.append_nogil(<char *>chunk, self.stream_left)
+                    self.stream_left = 0
+                    self._abort_stream(body)
+                    return 0
+                self.stream_left -= n
+                out.append_nogil(<char *>chunk, n)
+            elif self.stream_chunked:
+                out.append(b"%x\r\n" % n)
+                out.append_nogil(<char *>chunk, n)
+                out.append_nogil(b"\r\n", 2)
+            else:
+                out.append_nogil(<char *>chunk, n)
+            if out.readable() > self.cfg.output_high_water:
+                self._flush()
+                if self._conn_state == S_DISCONNECTED:
+                    return 0
+                if out.readable() > self.cfg.output_high_water:
+                    return 0        # resumed by _on_write_drained
+        # finished
+        self.stream = None
+        self._close_iterable(body)
+        if self.stream_left > 0:
+            log.error("response body shorter than its Content-Length on %s %s; closing",
+                      req.method, req.target)
+            self.stream_request = None
+            self._abort_stream(None)
+            return 0
+        if self.stream_chunked:
+            out.append_nogil(b"0\r\n\r\n", 5)
+        self.stream_request = None
+        self._log_access(req, status, -1)
+        self._finish_request(keep_alive)
+        self._flush()
+        if self.hstate == H_HEAD and self.input_buffer.readable() and not self.in_process:
+            self._process()
+        return 0
+
+    cdef int _abort_stream(self, object body) except -1:
+        it = self.stream
+        self.stream = None
+        self.stream_request = None
+        if body is not None:
+            self._close_iterable(body)
+        self.requests += 1
+        self.close_after_write = True
+        self.hstate = H_CLOSING
+        self._flush()
+        if self._conn_state != S_DISCONNECTED and self.output_buffer.readable() == 0:
+            self._handle_close()
+        else:
+            self.abort_after_write = True
+        return 0
+
+    cdef int _close_iterable(self, object body) except -1:
+        if body is not None and not isinstance(body, (bytes, str)):
+            close = getattr(body, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    log.exception("close() of the response iterable failed")
+        return 0
+
+    cdef int _log_access(self, HttpRequest req, int status, long long size) except -1:
+        if self.cfg.access_log:
+            peer = self.peer_address[0] if self.peer_address else "-"
+            access_log.info('%s - - [%s] "%s %s %s" %d %s %.6f', peer,
+                            time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+                            req.method, req.target, req.version, status,
+                            size if size >= 0 else "-", monotonic() - req.start_time)
+        return 0
+
+    cdef int _send_error(self, int status, str detail) except -1:
+        cdef bytes body = (("%d %s\n" % (status, REASONS.get(status, "Error")))
+                           + (detail + "\n" if detail else "")).encode("latin-1", "replace")
+        cdef bytes head = b"".join([
+            status_line(status),
+            b"Server: " + (self.cfg.server_header or b"reactor") + b"\r\n",
+            b"Date: " + rh_http_date()[:29] + b"\r\n",
+            b"Content-Type: text/plain; charset=utf-8\r\n",
+            b"Content-Length: %d\r\n" % len(body),
+            CONN_CLOSE, CRLF])
+        self.output_buffer.append(head + body)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: %d %s", self.peer_address, status, detail)
+        self.input_buffer.retrieve_nogil(self.input_buffer.readable())
+        self.close_after_write = True
+        self.hstate = H_CLOSING
+        self.deadline = self._eloop.cached_now + LINGER_TIME
+        self._flush()
+        return 0
+
+    cdef int _flush(self) except -1:
+        cdef int err = 0
+        cdef ssize_t n
+        cdef Buffer out = self.output_buffer
+        if self._conn_state == S_DISCONNECTED:
+            return 0
+        if out.readable() and not self._writing():
+            with nogil:
+                # writes this connection's output buffer; the loop thread owns both
+                n = out.write_fd_nogil(self.fd, &err)
+            if n < 0 and err != 11:     # EAGAIN
+                self._handle_close()
+                return 0
+            if out.readable():
+                self._events |= 2       # EV_WRITE: finish when the socket drains
+                self._eloop.update_channel_c(self)
+                return 0
+        if out.readable() == 0 and not self._writing():
+            if self.abort_after_write:
+                self._handle_close()
+            elif self.close_after_write and self.hstate == H_CLOSING:
+                self._begin_linger()
+        return 0
+
+    cdef int _begin_linger(self) except -1:
+        # response fully sent on a closing connection: half-close and wait for EOF
+        if self._conn_state == S_DISCONNECTED or self.lingering:
+            return 0
+        self.lingering = True
+        c_shutdown(self.fd, SHUT_WR)
+        self.input_buffer.retrieve_nogil(self.input_buffer.readable())
+        self.deadline = monotonic() + LINGER_TIME
+        if not self._events & 1:
+            self._set_reading(True)
+        return 0
+
+    def _on_timeout(self):
+        """The deadline passed: 408 for a half-received request, else close."""
+        if self._conn_state == S_DISCONNECTED:
+            return
+        if self.hstate == H_HEAD and self.input_buffer.readable() == 0:
+            self._handle_close()            # idle keep-alive connection
+        elif (self.hstate == H_HEAD or self.hstate == H_BODY_LENGTH or
+              self.hstate == H_BODY_CHUNKED) and not self.lingering:
+            self._send_error(408, "timed out waiting for the request")
+        else:
+            self._handle_close()
+
+    def begin_graceful_close(self):
+        """Graceful stop: close now if idle, else after the current response."""
+        if self.hstate == H_HEAD and self.input_buffer.readable() == 0 and \
+                self.output_buffer.readable() == 0:
+            self._handle_close()

@@ -1,0 +1,208 @@
+"""HttpServer: HTTP/1.1 on the multi-reactor TcpServer.
+
+``HttpServer`` *contains* a TcpServer (it does not subclass it) and gives it
+a connection factory that builds ``HttpConnection`` objects sharing one
+``HttpConfig`` (handler, limits, timeouts, static routes) and one
+``LoopState`` per loop (live connections, counters, the timeout sweeper).
+
+    server = HttpServer(handler, port=0, threads=2)
+    server.route_static("/ping", b"pong")
+    server.start()          # background threads; server.port is the real port
+    ...
+    server.stop()           # graceful: in-flight requests finish
+
+A handler is ``handler(request) -> HttpResponse | bytes | str | None`` and
+runs in the connection's sub-reactor thread with the GIL held (Python
+handlers run one at a time per process); static routes are answered in C.
+"""
+import logging
+import os
+import signal
+import threading
+
+from reactor._http import HttpConfig, HttpConnection, LoopState, HttpRequest, Headers
+from reactor._sync import Cond, Mutex
+from reactor.http_response import HttpResponse
+from reactor.tcp_server import TcpServer
+
+log = logging.getLogger("reactor.http")
+
+_LIMIT_NAMES = ("max_request_line", "max_header_size", "max_headers", "max_body_size",
+                "keep_alive_timeout", "header_timeout", "body_timeout")
+
+
+class HttpServer:
+    """An HTTP/1.1 server: ``HttpServer(handler, host, port, threads, dispatcher, **limits)``.
+
+    Limits: ``max_request_line`` (8 KiB), ``max_header_size`` (64 KiB),
+    ``max_headers`` (100), ``max_body_size`` (16 MiB), ``keep_alive_timeout``
+    (5 s), ``header_timeout`` (10 s), ``body_timeout`` (30 s),
+    ``max_connections`` (None = unlimited).  Thread safe: ``start``, ``stop``.
+    """
+
+    def __init__(self, handler=None, host="127.0.0.1", port=8080, threads=None,
+                 dispatcher=None, *, max_connections=None, access_log=False,
+                 server_header="reactor", reuse_port=False, backlog=1024,
+                 graceful_timeout=10.0, name="reactor-http", **limits):
+        unknown = set(limits) - set(_LIMIT_NAMES)
+        if unknown:
+            raise TypeError("unknown HttpServer option(s): %s" % ", ".join(sorted(unknown)))
+        if handler is not None and not callable(handler):
+            raise TypeError("handler must be callable")
+        if threads is None:
+            threads = os.cpu_count() or 1
+        if max_connections is not None and (not isinstance(max_connections, int)
+                                            or max_connections <= 0):
+            raise ValueError("max_connections must be a positive int or None")
+        self.config = HttpConfig(handler or self.handle, access_log=access_log,
+                                 server_header=server_header.encode("latin-1")
+                                 if server_header else b"", **limits)
+        self.max_connections = max_connections
+        self.graceful_timeout = graceful_timeout
+        self.loop_states = {}
+        self._states_lock = threading.Lock()
+        self.tcp = TcpServer(None, host, port, threads=threads, dispatcher=dispatcher,
+                             name=name, reuse_port=reuse_port, backlog=backlog)
+        self.tcp.create_connection = self._create_connection
+        self.tcp.pool_init = self._init_loop
+        self._accept_connection = self.tcp._new_connection
+        self.tcp._new_connection = self._new_connection
+        self._stopping = False
+        self._stopped = False
+
+    # ---- the default handler -------------------------------------------------------
+
+    def handle(self, request):
+        """Override in a subclass, or pass ``handler`` to the constructor."""
+        return HttpResponse(b"Not Found\n", 404, content_type="text/plain")
+
+    # ---- routes and stats ------------------------------------------------------------
+
+    def route_static(self, path, body, content_type="text/plain", status=200, headers=None):
+        """Serve ``body`` for GET/HEAD ``path`` from C, without taking the GIL."""
+        self.config.add_static_route(path, body, content_type, status, headers)
+
+    def stats(self):
+        """Per-loop connection and request counts (a list of dicts).  Thread safe."""
+        with self._states_lock:
+            states = list(self.loop_states.values())
+        return [s.stats() for s in states]
+
+    @property
+    def port(self):
+        """The real listening port (after ``start()``, or at once for a bound server)."""
+        return self.tcp.port
+
+    @property
+    def host(self):
+        return self.tcp.host
+
+    @property
+    def threads(self):
+        return self.tcp.threads
+
+    # ---- connections ----------------------------------------------------------------
+
+    def _sweep_interval(self):
+        c = self.config
+        t = min(c.keep_alive_timeout, c.header_timeout, c.body_timeout) / 4.0
+        return max(0.02, min(1.0, t))
+
+    def _init_loop(self, loop):
+        state = LoopState(loop)
+        with self._states_lock:
+            self.loop_states[loop] = state
+        loop.context = state
+        if loop.is_in_loop_thread():
+            state.start_sweeper(self._sweep_interval())
+        else:
+            loop.queue_in_loop(lambda: state.start_sweeper(self._sweep_interval()))
+
+    def _create_connection(self, loop, fd, peer):
+        return HttpConnection(loop, fd, peer, self.config, loop.context)
+
+    def _new_connection(self, fd, peer):
+        if self.max_connections is not None and len(self.tcp.connections) >= self.max_connections:
+            os.close(fd)        # over the limit: shed at once, like nginx's worker_connections
+            return
+        self._accept_connection(fd, peer)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def start(self):
+        """Run the server in background threads; returns once it listens."""
+        self.tcp.start_background()
+        return self
+
+    def serve_forever(self, install_signal_handlers=True):
+        """Run in this thread until SIGINT/SIGTERM (graceful) or ``stop()``."""
+        self.tcp.start()
+        loop = self.tcp.loop
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            def on_signal(signum, frame):
+                log.info("received %s: stopping gracefully", signal.Signals(signum).name)
+                loop.run_in_loop(self._begin_shutdown)
+            signal.signal(signal.SIGINT, on_signal)
+            signal.signal(signal.SIGTERM, on_signal)
+        try:
+            loop.run()
+        finally:
+            self._stopped = True
+            self.tcp.stop()
+
+    def _begin_shutdown(self):
+        # base loop thread: stop accepting, close idle connections, finish the rest
+        if self._stopping:
+            return
+        self._stopping = True
+        self.config.stopping = True
+        if self.tcp.acceptor is not None:
+            self.tcp.acceptor.close()
+        with self._states_lock:
+            states = list(self.loop_states.values())
+        for st in states:
+            st.loop.run_in_loop(st.close_idle)
+        loop = self.tcp.loop
+        deadline = loop.time() + self.graceful_timeout
+
+        def check():
+            busy = sum(len(s.connections) for s in states)
+            if busy == 0 or loop.time() >= deadline:
+                if busy:
+                    log.warning("graceful stop: closing %d busy connection(s) after %.1fs",
+                                busy, self.graceful_timeout)
+                for s in states:
+                    s.loop.run_in_loop(s.close_all)
+                loop.stop()
+            else:
+                loop.run_after(0.02, check)
+
+        check()
+
+    def stop(self, timeout=None):
+        """Graceful stop: no new connections, in-flight requests finish (with
+        Connection: close), idle connections close at once; every thread is
+        joined.  Thread safe; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        loop = self.tcp.loop
+        if timeout is not None:
+            self.graceful_timeout = timeout
+        if loop is not None and loop.running and not loop.is_in_loop_thread():
+            mutex, cond, done = Mutex(), Cond(), []
+            base_thread = self.tcp._base_thread
+            try:
+                loop.queue_in_loop(self._begin_shutdown)
+            except RuntimeError:
+                pass
+            # the base loop stops itself when draining is over; wait for it
+            if base_thread is not None and base_thread.thread is not None:
+                base_thread.thread.join(self.graceful_timeout + 5.0)
+        self.tcp.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
