@@ -909,3 +909,76 @@ cdef class HttpConnection(TcpConnection):
         if self.hstate == H_HEAD and self.input_buffer.readable() == 0 and \
                 self.output_buffer.readable() == 0:
             self._handle_close()
+
+
+# ---------------------------------------------------------------------------
+# Python access to the C parser (tests, tools)
+
+class HttpParseError(ValueError):
+    """A request the parser rejects; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status, message):
+        ValueError.__init__(self, "%d %s" % (status, message))
+        self.status = status
+        self.message = message
+
+
+def parse_request_head(data, max_request_line=8192, max_header_size=65536, max_headers=100,
+                       max_body_size=16 * 1024 * 1024):
+    """Parse one request head from ``data`` with the server's C parser.
+
+    Returns None if the head is incomplete, else ``(consumed, info)`` where
+    info has method, target, path, query, version, headers
+    (list of (bytes, bytes)), body_kind ("none"/"length"/"chunked"),
+    content_length, keep_alive, expect_continue.  Raises HttpParseError.
+    """
+    cdef bytes b = bytes(data)
+    cdef rh_request req
+    cdef rh_header hdrs[MAX_HEADER_CAP]
+    cdef rh_limits lim
+    cdef int rc
+    cdef size_t i
+    if max_headers > MAX_HEADER_CAP:
+        raise ValueError("max_headers must be <= %d" % MAX_HEADER_CAP)
+    lim.max_request_line = max_request_line
+    lim.max_header_size = max_header_size
+    lim.max_headers = max_headers
+    lim.max_body_size = max_body_size
+    req.headers = hdrs
+    req.num_headers = MAX_HEADER_CAP
+    rc = rh_parse_request(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), &req, &lim)
+    if rc == RH_INCOMPLETE:
+        return None
+    if rc < 0:
+        raise HttpParseError(rh_error_status(rc),
+                             req.error.decode("latin-1") if req.error != NULL else "")
+    info = {
+        "method": req.method[:req.method_len],
+        "target": req.target[:req.target_len],
+        "path": req.path[:req.path_len],
+        "query": req.query[:req.query_len] if req.query != NULL else None,
+        "version": "HTTP/1.%d" % req.version_minor,
+        "headers": [(hdrs[i].name[:hdrs[i].name_len], hdrs[i].value[:hdrs[i].value_len])
+                    for i in range(req.num_headers)],
+        "body_kind": ("none", "length", "chunked")[req.body_kind],
+        "content_length": req.content_length if req.body_kind == RH_BODY_LENGTH else None,
+        "keep_alive": bool(req.keep_alive),
+        "expect_continue": bool(req.expect_continue),
+    }
+    return rc, info
+
+
+def decode_chunked(data, max_body_size=16 * 1024 * 1024, max_trailer_size=16384):
+    """Decode a complete chunked body from ``data``: ``(body, consumed)``, or
+    None if more bytes are needed.  Raises HttpParseError."""
+    cdef bytearray buf = bytearray(data)
+    cdef rh_chunked d
+    cdef size_t dlen = 0
+    cdef ssize_t used
+    rh_chunked_init(&d, max_body_size, max_trailer_size)
+    used = rh_chunked_decode(&d, buf, len(buf), buf, &dlen)
+    if used < 0:
+        raise HttpParseError(rh_error_status(<int>used), "invalid chunked body")
+    if not d.done:
+        return None
+    return bytes(buf[:dlen]), used
