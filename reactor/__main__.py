@@ -66,6 +66,17 @@ def build_parser():
                     help="set SO_REUSEPORT so several processes can share the port")
     ap.add_argument("--access-log", action="store_true",
                     help="log every request (common log format plus response time)")
+    ap.add_argument("--app-dir", default=None, metavar="DIR",
+                    help="directory to import APP from (default: the current directory)")
+    ap.add_argument("--root-path", default="", metavar="PATH",
+                    help="WSGI SCRIPT_NAME prefix the app is mounted under")
+    ap.add_argument("--handler-threads", type=int, default=0, metavar="M",
+                    help="run WSGI app calls on M worker threads (default 0: on the sub-reactor)")
+    ap.add_argument("--handler-warn-time", type=float, default=10.0, metavar="S",
+                    help="log a handler that has been running longer than S seconds (default 10)")
+    ap.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="IPS",
+                    help="comma-separated proxy IPs trusted for X-Forwarded-For/Proto "
+                         "('*' = any; default 127.0.0.1)")
     ap.add_argument("--log-level", default="info",
                     choices=["debug", "info", "warning", "error", "critical"],
                     help="logging level (default info)")

@@ -76,6 +76,11 @@ cdef class HttpConnection(TcpConnection):
     cdef int _close_iterable(self, object body) except -1
     cdef int _log_access(self, HttpRequest req, int status, long long size) except -1
     cdef int _begin_linger(self) except -1
+    cdef int sf_fd                   # file being sent with sendfile, -1 if none
+    cdef long long sf_offset
+    cdef long long sf_left
+    cdef bint sf_short               # declared length longer than the file
+    cdef int _pump_sendfile(self) except -1
     cdef int _process(self) except -1
     cdef int _flush(self) except -1
     cdef int _send_error(self, int status, str detail) except -1

@@ -25,7 +25,12 @@ from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memcmp
 from reactor.includes.http_parser cimport *
-from reactor.includes.posix_extra cimport shutdown as c_shutdown, SHUT_WR
+from reactor.includes.posix_extra cimport (
+    shutdown as c_shutdown, SHUT_WR, errno, EAGAIN, EINTR)
+from posix.types cimport off_t
+
+cdef extern from "<sys/sendfile.h>" nogil:
+    ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 from reactor._buffer cimport Buffer
 from reactor._event_loop cimport EventLoop, monotonic
 from reactor._tcp_connection cimport (
@@ -78,6 +83,10 @@ cdef bytes CONN_KEEPALIVE = b"Connection: keep-alive\r\n"
 cdef bytes TE_CHUNKED = b"Transfer-Encoding: chunked\r\n"
 
 cdef object _STATUS_LINES = {}
+
+# A handler returns DEFER when it will answer later through
+# ``HttpConnection.resume(request, result)`` (called in the connection's loop).
+DEFER = object()
 
 
 cdef bytes status_line(int status):
@@ -407,6 +416,7 @@ cdef class HttpConnection(TcpConnection):
         self.cfg = config
         self.lstate = state
         self.hstate = H_HEAD
+        self.sf_fd = -1
         self.deadline = monotonic() + config.header_timeout
         self.high_water_mark = config.output_high_water * 64
         state.connections.add(self)
@@ -424,6 +434,11 @@ cdef class HttpConnection(TcpConnection):
             self.input_buffer.retrieve_nogil(self.input_buffer.readable())
             return 0
         if self.in_process:
+            return 0
+        if self.hstate == H_WAIT:
+            if self.input_buffer.readable() > self.cfg.limits.max_header_size and not self.paused:
+                self.paused = True
+                self._set_reading(False)
             return 0
         self._process()
         return 0
@@ -611,12 +626,45 @@ cdef class HttpConnection(TcpConnection):
         except Exception as exc:
             self._handler_failed(req, exc)
             return 0
-        self.write_response(req, result)
+        if result is DEFER:
+            self.hstate = H_WAIT
+            self.pending_request = req
+            return 0
+        try:
+            self.write_response(req, result)
+        except Exception as exc:
+            self._handler_failed(req, exc)
         return 0
+
+    def resume(self, HttpRequest req, result):
+        """Answer a DEFERred request (``result`` may be an exception, which
+        becomes a 500).  Loop thread only."""
+        if self._conn_state == S_DISCONNECTED or self.hstate != H_WAIT:
+            if not isinstance(result, BaseException):
+                self._close_iterable(result.body if isinstance(result, HttpResponse) else result)
+            return
+        self.hstate = H_HEAD
+        self.pending_request = None
+        if isinstance(result, BaseException):
+            self._handler_failed(req, result)
+        else:
+            try:
+                self.write_response(req, result)
+            except Exception as exc:
+                self._handler_failed(req, exc)
+        if self.paused and self.output_buffer.readable() <= self.cfg.output_high_water:
+            self.paused = False
+            self._set_reading(True)
+        if self.input_buffer.readable() and not self.in_process:
+            self._process()
+        else:
+            self._flush()
 
     def _handler_failed(self, HttpRequest req, exc):
         log.error("handler raised on %s %s from %s", req.method, req.target, self.peer_address,
                   exc_info=exc)
+        if self.hstate == H_STREAM or self.hstate == H_CLOSING:
+            return      # part of a response is out already: _abort_stream closes
         self.write_response(req, HttpResponse(b"Internal Server Error\n", 500,
                                               content_type="text/plain; charset=utf-8"))
 
@@ -703,6 +751,31 @@ cdef class HttpConnection(TcpConnection):
             self._log_access(req, status, 0 if head_only else len(body))
             self._finish_request(keep_alive)
             return
+        sf = getattr(body, "sendfile_info", None) if not (head_only or no_body) else None
+        if sf is not None:
+            info = sf()
+            if info is not None:
+                fd, offset, count = info
+                if declared >= 0 and declared < count:
+                    count = declared
+                parts.append(b"Content-Length: %d\r\n" % (declared if declared >= 0 else count))
+                if not keep_alive:
+                    parts.append(CONN_CLOSE)
+                elif req.version is _V10:
+                    parts.append(CONN_KEEPALIVE)
+                parts.append(CRLF)
+                out.append(b"".join(parts))
+                self.sf_fd = fd
+                self.sf_offset = offset
+                self.sf_left = count
+                self.sf_short = declared > count
+                self.stream = iter(())
+                self.stream_left = -1
+                self.stream_chunked = False
+                self.stream_request = (req, keep_alive, status, body)
+                self.hstate = H_STREAM
+                self._pump_stream()
+                return
         # an iterable: stream it
         if head_only or no_body:
             self._close_iterable(body)
@@ -743,6 +816,16 @@ cdef class HttpConnection(TcpConnection):
         cdef object chunk
         cdef size_t n
         req, keep_alive, status, body = self.stream_request
+        if self.sf_fd >= 0:
+            if self._pump_sendfile() == 0:
+                return 0        # waiting for the socket (or closed)
+            if self.sf_short:
+                log.error("file shorter than the declared Content-Length on %s %s; closing",
+                          req.method, req.target)
+                self.sf_fd = -1
+                self._abort_stream(body)
+                return 0
+            self.sf_fd = -1
         while self.stream is not None:
             try:
                 chunk = next(self.stream)
@@ -800,6 +883,43 @@ cdef class HttpConnection(TcpConnection):
         if self.hstate == H_HEAD and self.input_buffer.readable() and not self.in_process:
             self._process()
         return 0
+
+    cdef int _pump_sendfile(self) except -1:
+        """sendfile() the rest of the file: 1 when done, 0 when waiting or closed."""
+        cdef Buffer out = self.output_buffer
+        cdef ssize_t n
+        cdef int err = 0
+        cdef off_t off
+        cdef size_t want
+        if out.readable():
+            self._flush()
+            if self._conn_state == S_DISCONNECTED or out.readable():
+                return 0
+        while self.sf_left > 0:
+            off = self.sf_offset
+            want = self.sf_left if self.sf_left < 1048576 else 1048576
+            with nogil:
+                # copies file pages to this connection's socket in the kernel
+                n = sendfile(self.fd, self.sf_fd, &off, want)
+                if n < 0:
+                    err = errno
+            if n > 0:
+                self.sf_offset = off
+                self.sf_left -= n
+                continue
+            if n == 0:
+                self.sf_short = True      # the file shrank under us
+                return 1
+            if err == EINTR:
+                continue
+            if err == EAGAIN:
+                self._events |= 2
+                self._eloop.update_channel_c(self)
+                return 0
+            self.sf_fd = -1
+            self._handle_close()
+            return 0
+        return 1
 
     cdef int _abort_stream(self, object body) except -1:
         it = self.stream
