@@ -14,6 +14,9 @@ from reactor.event_loop_thread import EventLoopThread
 from reactor.thread_pool import ThreadPool
 from reactor.acceptor import Acceptor
 from reactor.tcp_server import TcpServer
+from reactor.http_response import HttpResponse
+from reactor.http_server import HttpServer
+from reactor._http import HttpRequest, Headers, HttpParseError
 
 __version__ = "0.1.0"
 
@@ -22,4 +25,5 @@ __all__ = [
     "EventDispatcher", "EpollDispatcher", "PollDispatcher", "make_dispatcher",
     "EventLoop", "TimerHandle", "EventLoopThread", "ThreadPool",
     "Acceptor", "TcpConnection", "TcpServer",
+    "HttpServer", "HttpRequest", "HttpResponse", "Headers", "HttpParseError",
 ]
