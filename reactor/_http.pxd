@@ -81,6 +81,9 @@ cdef class HttpConnection(TcpConnection):
     cdef long long sf_left
     cdef bint sf_short               # declared length longer than the file
     cdef int _pump_sendfile(self) except -1
+    cdef int _write_response(self, HttpRequest req, object result) except -1
+    cdef int _append_head(self, int status, object headers, int flags, object ctype) except -1
+    cdef int _append_end(self, bint keep_alive, bint http10) except -1
     cdef int _process(self) except -1
     cdef int _flush(self) except -1
     cdef int _send_error(self, int status, str detail) except -1

@@ -24,6 +24,9 @@ from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memcmp
+from libc.stdio cimport snprintf
+cdef extern from "<ctype.h>" nogil:
+    int tolower(int c)
 from reactor.includes.http_parser cimport *
 from reactor.includes.posix_extra cimport (
     shutdown as c_shutdown, SHUT_WR, errno, EAGAIN, EINTR)
@@ -35,7 +38,8 @@ from reactor._buffer cimport Buffer
 from reactor._event_loop cimport EventLoop, monotonic
 from reactor._tcp_connection cimport (
     TcpConnection, S_CONNECTED, S_DISCONNECTING, S_DISCONNECTED)
-from reactor.http_response import HttpResponse, REASONS, validate_header
+from reactor._http_response cimport HttpResponse, validate_header
+from reactor._http_response import REASONS
 
 log = logging.getLogger("reactor.http")
 access_log = logging.getLogger("reactor.access")
@@ -83,6 +87,48 @@ cdef bytes CONN_KEEPALIVE = b"Connection: keep-alive\r\n"
 cdef bytes TE_CHUNKED = b"Transfer-Encoding: chunked\r\n"
 
 cdef object _STATUS_LINES = {}
+cdef object _TEXT_UTF8 = b"text/plain; charset=utf-8"
+
+cdef enum:
+    F_DATE = 1
+    F_SERVER = 2
+    F_CTYPE = 4
+    F_CONN_CLOSE = 8
+
+
+cdef inline bint _name_is(bytes name, const char *lower, Py_ssize_t n):
+    cdef const char *p = PyBytes_AS_STRING(name)
+    cdef Py_ssize_t i
+    if PyBytes_GET_SIZE(name) != n:
+        return False
+    for i in range(n):
+        if tolower(p[i]) != lower[i]:
+            return False
+    return True
+
+
+cdef int _scan_headers(list headers, long long *declared) except -1:
+    """Flags for the headers a handler set; its Content-Length in *declared."""
+    cdef int flags = 0
+    cdef bytes name, value
+    for name, value in headers:
+        if _name_is(name, b"content-length", 14):
+            try:
+                declared[0] = int(value)
+            except ValueError:
+                declared[0] = -2
+            if declared[0] < 0 or not value.strip().isdigit():
+                raise ValueError("invalid Content-Length %r set by the handler" % value)
+        elif _name_is(name, b"date", 4):
+            flags |= F_DATE
+        elif _name_is(name, b"server", 6):
+            flags |= F_SERVER
+        elif _name_is(name, b"content-type", 12):
+            flags |= F_CTYPE
+        elif _name_is(name, b"connection", 10):
+            if b"close" in value.lower():
+                flags |= F_CONN_CLOSE
+    return flags
 
 # A handler returns DEFER when it will answer later through
 # ``HttpConnection.resume(request, result)`` (called in the connection's loop).
@@ -631,7 +677,7 @@ cdef class HttpConnection(TcpConnection):
             self.pending_request = req
             return 0
         try:
-            self.write_response(req, result)
+            self._write_response(req, result)
         except Exception as exc:
             self._handler_failed(req, exc)
         return 0
@@ -673,121 +719,103 @@ cdef class HttpConnection(TcpConnection):
     def write_response(self, HttpRequest req, result):
         """Frame and queue ``result`` (HttpResponse, bytes, str, None) as the
         answer to ``req``.  Loop thread only."""
+        self._write_response(req, result)
+
+    cdef int _write_response(self, HttpRequest req, object result) except -1:
         cdef int status = 200
-        cdef object headers = ()
+        cdef object headers = None
         cdef object body = result
         cdef object ctype = None
-        cdef bint keep_alive, head_only, no_body, has_date = False, has_server = False
-        cdef bint has_ctype = False
+        cdef bint keep_alive, head_only, no_body
+        cdef int flags = 0
         cdef long long declared = -1
         cdef Buffer out = self.output_buffer
-        cdef list parts
+        cdef HttpResponse resp
+        cdef Py_ssize_t blen
+        cdef char num[32]
+        cdef int k
         if self._conn_state == S_DISCONNECTED:
-            self._close_iterable(body)
-            return
+            self._close_iterable(body.body if isinstance(body, HttpResponse) else body)
+            return 0
         if isinstance(result, HttpResponse):
-            status = result.status
-            headers = result.headers
-            body = result.body
-            ctype = result.content_type
+            resp = <HttpResponse>result
+            status = resp.status
+            headers = resp.headers
+            body = resp.body
+            ctype = resp.content_type
         if body is None:
             body = b""
         elif isinstance(body, str):
             body = (<str>body).encode("utf-8")
             if ctype is None:
-                ctype = "text/plain; charset=utf-8"
+                ctype = _TEXT_UTF8
         elif isinstance(body, (bytearray, memoryview)):
             body = bytes(body)
-        keep_alive = req.keep_alive and not self.cfg.stopping
-        head_only = req.method is _HEAD or req.method == "HEAD"
+        if headers:
+            try:
+                flags = _scan_headers(<list>headers, &declared)
+            except Exception:
+                self._close_iterable(body)
+                raise
+        keep_alive = req.keep_alive and not self.cfg.stopping and not (flags & F_CONN_CLOSE)
+        head_only = req.method is _HEAD
         no_body = status < 200 or status == 204 or status == 304
-        parts = [status_line(status)]
-        for name, value in headers:
-            lname = name.lower()
-            if lname == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -2
-                if declared < 0:
-                    self._close_iterable(body)
-                    raise ValueError("invalid Content-Length %r set by the handler" % value)
-                continue
-            if lname == b"transfer-encoding":
-                continue
-            if lname == b"connection":
-                if b"close" in value.lower():
-                    keep_alive = False
-                continue
-            if lname == b"date":
-                has_date = True
-            elif lname == b"server":
-                has_server = True
-            elif lname == b"content-type":
-                has_ctype = True
-            parts.append(name + b": " + value + b"\r\n")
-        if not has_server and self.cfg.server_header:
-            parts.append(b"Server: " + self.cfg.server_header + b"\r\n")
-        if not has_date:
-            parts.append(b"Date: " + rh_http_date()[:29] + b"\r\n")
-        if ctype is not None and not has_ctype and not no_body:
-            parts.append(b"Content-Type: " + validate_header("Content-Type", ctype)[1] + b"\r\n")
-        if isinstance(body, bytes):
+        if ctype is not None and not (flags & F_CTYPE) and not no_body:
+            ctype = validate_header("Content-Type", ctype)[1]
+        else:
+            ctype = None
+        if type(body) is bytes:
+            blen = PyBytes_GET_SIZE(body)
             if no_body:
-                body = b""
-            elif declared >= 0 and declared != len(body) and not (head_only and len(body) == 0):
+                blen = 0
+            elif declared >= 0 and declared != blen and not (head_only and blen == 0):
                 raise ValueError("handler declared Content-Length %d but the body has %d bytes"
-                                 % (declared, len(body)))
+                                 % (declared, blen))
+            self._append_head(status, headers, flags, ctype)
             if not no_body:
-                parts.append(b"Content-Length: %d\r\n" % (declared if declared >= 0 else len(body)))
-            if not keep_alive:
-                parts.append(CONN_CLOSE)
-            elif req.version is _V10:
-                parts.append(CONN_KEEPALIVE)
-            parts.append(CRLF)
-            if not head_only:
-                parts.append(body)
-            out.append(b"".join(parts))
-            self._log_access(req, status, 0 if head_only else len(body))
+                k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
+                             declared if declared >= 0 else <long long>blen)
+                out.append_nogil(num, k)
+            self._append_end(keep_alive, req.version is _V10)
+            if not head_only and blen:
+                out.append_nogil(PyBytes_AS_STRING(body), blen)
+            if self.cfg.access_log:
+                self._log_access(req, status, 0 if head_only else blen)
             self._finish_request(keep_alive)
-            return
+            return 0
         sf = getattr(body, "sendfile_info", None) if not (head_only or no_body) else None
-        if sf is not None:
-            info = sf()
-            if info is not None:
-                fd, offset, count = info
-                if declared >= 0 and declared < count:
-                    count = declared
-                parts.append(b"Content-Length: %d\r\n" % (declared if declared >= 0 else count))
-                if not keep_alive:
-                    parts.append(CONN_CLOSE)
-                elif req.version is _V10:
-                    parts.append(CONN_KEEPALIVE)
-                parts.append(CRLF)
-                out.append(b"".join(parts))
-                self.sf_fd = fd
-                self.sf_offset = offset
-                self.sf_left = count
-                self.sf_short = declared > count
-                self.stream = iter(())
-                self.stream_left = -1
-                self.stream_chunked = False
-                self.stream_request = (req, keep_alive, status, body)
-                self.hstate = H_STREAM
-                self._pump_stream()
-                return
-        # an iterable: stream it
+        info = sf() if sf is not None else None
+        if info is not None:
+            fd, offset, count = info
+            if declared >= 0 and declared < count:
+                count = declared
+            self._append_head(status, headers, flags, ctype)
+            k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
+                         declared if declared >= 0 else <long long>count)
+            out.append_nogil(num, k)
+            self._append_end(keep_alive, req.version is _V10)
+            self.sf_fd = fd
+            self.sf_offset = offset
+            self.sf_left = count
+            self.sf_short = declared > count
+            self.stream = iter(())
+            self.stream_left = -1
+            self.stream_chunked = False
+            self.stream_request = (req, keep_alive, status, body)
+            self.hstate = H_STREAM
+            self._pump_stream()
+            return 0
         if head_only or no_body:
+            # an iterable body that must not be sent: never iterate it
             self._close_iterable(body)
+            self._append_head(status, headers, flags, ctype)
             if declared >= 0 and not no_body:
-                parts.append(b"Content-Length: %d\r\n" % declared)
-            if not keep_alive:
-                parts.append(CONN_CLOSE)
-            parts.append(CRLF)
-            out.append(b"".join(parts))
+                k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", declared)
+                out.append_nogil(num, k)
+            self._append_end(keep_alive, False)
             self._log_access(req, status, 0)
             self._finish_request(keep_alive)
-            return
+            return 0
         try:
             it = iter(body)
         except TypeError:
@@ -795,21 +823,21 @@ cdef class HttpConnection(TcpConnection):
                             % type(body).__name__) from None
         self.stream_left = declared
         self.stream_chunked = False
+        self._append_head(status, headers, flags, ctype)
         if declared >= 0:
-            parts.append(b"Content-Length: %d\r\n" % declared)
+            k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", declared)
+            out.append_nogil(num, k)
         elif req.version is _V11:
             self.stream_chunked = True
-            parts.append(TE_CHUNKED)
+            out.append_nogil(b"Transfer-Encoding: chunked\r\n", 28)
         else:
             keep_alive = False      # HTTP/1.0 without a length: close-delimited
-        if not keep_alive:
-            parts.append(CONN_CLOSE)
-        parts.append(CRLF)
-        out.append(b"".join(parts))
+        self._append_end(keep_alive, False)
         self.stream = it
         self.stream_request = (req, keep_alive, status, body)
         self.hstate = H_STREAM
         self._pump_stream()
+        return 0
 
     cdef int _pump_stream(self) except -1:
         cdef Buffer out = self.output_buffer
@@ -882,6 +910,49 @@ cdef class HttpConnection(TcpConnection):
         self._flush()
         if self.hstate == H_HEAD and self.input_buffer.readable() and not self.in_process:
             self._process()
+        return 0
+
+    cdef int _append_head(self, int status, object headers, int flags, object ctype) except -1:
+        """Status line, the handler's headers (framing ones dropped), Server,
+        Date and Content-Type, straight into the output buffer."""
+        cdef Buffer out = self.output_buffer
+        cdef bytes line = status_line(status)
+        cdef bytes name, value
+        out.append_nogil(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
+        if headers:
+            for name, value in <list>headers:
+                if _name_is(name, b"content-length", 14) or \
+                        _name_is(name, b"transfer-encoding", 17) or \
+                        _name_is(name, b"connection", 10):
+                    continue
+                out.append_nogil(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+                out.append_nogil(b": ", 2)
+                out.append_nogil(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
+                out.append_nogil(b"\r\n", 2)
+        if not (flags & F_SERVER):
+            line = self.cfg.server_header
+            if line:
+                out.append_nogil(b"Server: ", 8)
+                out.append_nogil(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
+                out.append_nogil(b"\r\n", 2)
+        if not (flags & F_DATE):
+            out.append_nogil(b"Date: ", 6)
+            out.append_nogil(rh_http_date(), 29)
+            out.append_nogil(b"\r\n", 2)
+        if ctype is not None:
+            out.append_nogil(b"Content-Type: ", 14)
+            out.append_nogil(PyBytes_AS_STRING(ctype), PyBytes_GET_SIZE(ctype))
+            out.append_nogil(b"\r\n", 2)
+        return 0
+
+    cdef int _append_end(self, bint keep_alive, bint http10) except -1:
+        cdef Buffer out = self.output_buffer
+        if not keep_alive:
+            out.append_nogil(b"Connection: close\r\n\r\n", 21)
+        elif http10:
+            out.append_nogil(b"Connection: keep-alive\r\n\r\n", 26)
+        else:
+            out.append_nogil(b"\r\n", 2)
         return 0
 
     cdef int _pump_sendfile(self) except -1:

@@ -1,0 +1,9 @@
+# HttpResponse: what a handler returns; header validation at C speed.
+cdef class HttpResponse:
+    cdef public int status
+    cdef public list headers          # [(bytes name, bytes value)], validated
+    cdef public object body
+    cdef public object content_type
+
+cpdef tuple validate_header(name, value)
+cdef bytes header_bytes(object x, str what)

@@ -1,0 +1,94 @@
+"""HttpResponse and header validation (compiled; see reactor.http_response).
+
+Header names must be tokens (RFC 9110 5.6.2) and values must not contain
+CR, LF, NUL or other control characters except HTAB: anything else raises
+``ValueError`` when the header is set, so a handler can never split a
+response.
+"""
+from http import HTTPStatus
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+REASONS = {s.value: s.phrase for s in HTTPStatus}
+REASONS.setdefault(425, "Too Early")
+
+cdef unsigned char TCHAR[256]
+
+
+cdef void _init_tables():
+    cdef int c
+    for c in range(256):
+        TCHAR[c] = 0
+    for c in b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz":
+        TCHAR[c] = 1
+
+_init_tables()
+
+
+cdef bytes header_bytes(object x, str what):
+    if type(x) is bytes:
+        return <bytes>x
+    if isinstance(x, str):
+        try:
+            return (<str>x).encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError("%s %r is not latin-1 encodable" % (what, x)) from None
+    if isinstance(x, bytes):
+        return bytes(x)
+    if isinstance(x, int) and not isinstance(x, bool):
+        return str(x).encode("ascii")
+    raise TypeError("%s must be str or bytes, not %s" % (what, type(x).__name__))
+
+
+cpdef tuple validate_header(name, value):
+    """Return ``(name, value)`` as bytes (value OWS-stripped), or raise
+    ValueError/TypeError."""
+    cdef bytes n = header_bytes(name, "header name")
+    cdef bytes v = header_bytes(value, "header value")
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(n)
+    cdef Py_ssize_t i, ln = PyBytes_GET_SIZE(n), lv = PyBytes_GET_SIZE(v)
+    cdef unsigned char c
+    if ln == 0:
+        raise ValueError("empty header name")
+    for i in range(ln):
+        if not TCHAR[p[i]]:
+            raise ValueError("invalid header name %r" % (name,))
+    p = <const unsigned char *>PyBytes_AS_STRING(v)
+    for i in range(lv):
+        c = p[i]
+        if (c < 0x20 and c != 0x09) or c == 0x7f:
+            raise ValueError("invalid character (CR, LF, NUL or CTL) in header %r value %r"
+                             % (name, value))
+    if lv and (p[0] == 0x20 or p[0] == 0x09 or p[lv - 1] == 0x20 or p[lv - 1] == 0x09):
+        v = v.strip(b" \t")
+    return (n, v)
+
+
+cdef class HttpResponse:
+    """A status, headers and a body (bytes, str or an iterable of chunks).
+
+    ``HttpResponse(body=b"", status=200, headers=None, content_type=None)``;
+    ``headers`` is a dict or a list of ``(name, value)`` pairs.  A str body is
+    sent as UTF-8 (default Content-Type ``text/plain; charset=utf-8``); an
+    iterable is streamed (chunked on HTTP/1.1 unless a Content-Length header
+    is set, close-delimited on HTTP/1.0).
+    """
+
+    def __init__(self, body=b"", int status=200, headers=None, content_type=None):
+        if not 100 <= status <= 999:
+            raise ValueError("status must be an int in 100..999, got %r" % (status,))
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        if headers:
+            items = headers.items() if hasattr(headers, "items") else headers
+            self.headers = [validate_header(k, v) for k, v in items]
+        else:
+            self.headers = []
+
+    def add_header(self, name, value):
+        """Append a header (validated)."""
+        self.headers.append(validate_header(name, value))
+
+    def __repr__(self):
+        return "<HttpResponse %d>" % self.status
