@@ -103,8 +103,8 @@ def main(argv=None):
     if args.app is not None:
         try:
             from reactor import wsgi
-        except ImportError:
-            print("reactor: WSGI support is not available in this build", file=sys.stderr)
+        except ImportError as exc:
+            print("reactor: WSGI support is not available: %s" % exc, file=sys.stderr)
             return 2
         return wsgi.main_from_args(args)
     ref = []

@@ -35,6 +35,8 @@ cdef class LoopState:
     cdef public unsigned long long accepted
     cdef public unsigned long long static_requests
     cdef public object sweeper
+    cdef public object current_request  # the request whose handler runs now, or None
+    cdef public double current_since    # when that handler started (monotonic)
 
 cdef class HttpRequest:
     cdef readonly str method

@@ -667,11 +667,15 @@ cdef class HttpConnection(TcpConnection):
         self._idle_flag = False
         self.deadline = 0
         req.connection = self
+        self.lstate.current_request = req
+        self.lstate.current_since = self._eloop.cached_now
         try:
             result = self.cfg.handler(req)
         except Exception as exc:
+            self.lstate.current_request = None
             self._handler_failed(req, exc)
             return 0
+        self.lstate.current_request = None
         if result is DEFER:
             self.hstate = H_WAIT
             self.pending_request = req

@@ -25,51 +25,13 @@ import time
 from urllib.parse import unquote_to_bytes
 
 from reactor._http import DEFER
+from reactor._wsgi import StartResponse, WSGICore, WSGIError, WSGIInput, make_response
 from reactor.http_response import HttpResponse
 from reactor.http_server import HttpServer
 
 log = logging.getLogger("reactor.wsgi")
 
 _HOP_SKIP = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
-
-
-class WSGIError(Exception):
-    """The application broke the WSGI protocol."""
-
-
-# ---------------------------------------------------------------------------
-# wsgi.input
-
-class WSGIInput:
-    """``wsgi.input``: the request body, already received in full.
-
-    read(n) / read() / readline(limit) / readlines(hint) / iteration; never
-    reads past the body.
-    """
-
-    __slots__ = ("_buf",)
-
-    def __init__(self, body):
-        self._buf = io.BytesIO(body)
-
-    def read(self, size=-1):
-        if size is None:
-            size = -1
-        return self._buf.read(size)
-
-    def readline(self, size=-1):
-        if size is None:
-            size = -1
-        return self._buf.readline(size)
-
-    def readlines(self, hint=-1):
-        return self._buf.readlines(hint)
-
-    def __iter__(self):
-        return iter(self._buf.readline, b"")
-
-    def close(self):
-        pass
 
 
 class FileWrapper:
@@ -110,46 +72,6 @@ class FileWrapper:
 
 # ---------------------------------------------------------------------------
 # one request
-
-class _StartResponse:
-    __slots__ = ("status", "headers", "sent", "written")
-
-    def __init__(self):
-        self.status = None
-        self.headers = None
-        self.sent = False
-        self.written = []
-
-    def __call__(self, status, headers, exc_info=None):
-        if exc_info is not None:
-            try:
-                if self.sent:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None
-        elif self.status is not None:
-            raise WSGIError("start_response() called twice without exc_info")
-        if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() \
-                or status[3] != " ":
-            raise WSGIError("invalid status %r: must be like '200 OK'" % (status,))
-        if not isinstance(headers, list):
-            raise WSGIError("response headers must be a list, not %s" % type(headers).__name__)
-        for item in headers:
-            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-                    and isinstance(item[1], str)):
-                raise WSGIError("each response header must be a (str, str) tuple, got %r"
-                                % (item,))
-        self.status = status
-        self.headers = headers
-        return self.write
-
-    def write(self, data):
-        if self.status is None:
-            raise WSGIError("write() called before start_response()")
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError("write() needs bytes, not %s" % type(data).__name__)
-        self.written.append(bytes(data))
-
 
 class _Body:
     """The response body handed to the connection: chunks already produced,
@@ -211,12 +133,13 @@ def _close_quietly(result):
             log.exception("close() of the WSGI iterable failed")
 
 
-class WSGIAdapter:
-    """Calls a WSGI app for HttpRequests.  Thread safe (no shared mutable state
-    besides the active-handler table)."""
+class WSGIAdapter(WSGICore):
+    """Calls a WSGI app for HttpRequests (environ building and the list fast
+    path are compiled, in ``_wsgi.pyx``).  Thread safe."""
 
     def __init__(self, app, server_name="127.0.0.1", server_port=8080, root_path="",
-                 forwarded_allow_ips="127.0.0.1", multithread=True, url_scheme="http"):
+                 forwarded_allow_ips="127.0.0.1", multithread=True, url_scheme="http",
+                 track_active=False):
         if not callable(app):
             raise TypeError("the WSGI application must be callable, got %r" % (app,))
         self.app = app
@@ -234,8 +157,10 @@ class WSGIAdapter:
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
         }
-        self._trust_all, self._trusted = self._parse_trusted(forwarded_allow_ips)
-        self.active = {}      # thread ident -> (request, start time, warned)
+        self.trust_all, self.trusted = self._parse_trusted(forwarded_allow_ips)
+        self.slow_path = self._run_slow
+        self.active = {}      # thread ident -> [request, start time, warned]
+        self.track_active = track_active
 
     @staticmethod
     def _parse_trusted(spec):
@@ -249,93 +174,32 @@ class WSGIAdapter:
             ipaddress.ip_address(s)     # ValueError for a bad entry
         return False, frozenset(spec)
 
-    def environ(self, req):
-        env = self.base.copy()
-        path = req.path
-        if "%" in path:
-            path = unquote_to_bytes(path).decode("latin-1")
-        root = self.root_path
-        if root and (path == root or path.startswith(root + "/")):
-            path = path[len(root):]
-        env["REQUEST_METHOD"] = req.method
-        env["PATH_INFO"] = path
-        env["QUERY_STRING"] = req.query
-        env["SERVER_PROTOCOL"] = req.version
-        peer = req.remote_addr
-        if peer:
-            env["REMOTE_ADDR"] = peer[0]
-            env["REMOTE_PORT"] = str(peer[1])
-        else:
-            env["REMOTE_ADDR"] = ""
-            env["REMOTE_PORT"] = ""
-        body = req.body
-        env["wsgi.input"] = WSGIInput(body)
-        for name, value in req.headers.items():
-            if "_" in name:
-                continue        # X_Forwarded_For must not pose as X-Forwarded-For
-            key = name.upper().replace("-", "_")
-            if key not in _HOP_SKIP:
-                key = "HTTP_" + key
-            old = env.get(key)
-            if old is not None:
-                value = old + ("; " if key == "HTTP_COOKIE" else ", ") + value
-            env[key] = value
-        host = env.get("HTTP_HOST")
-        if host:
-            if host.startswith("["):
-                env["SERVER_NAME"] = host[1:host.find("]")] if "]" in host else host
-            else:
-                env["SERVER_NAME"] = host.rsplit(":", 1)[0] if ":" in host else host
-        if "CONTENT_LENGTH" not in env and body:
-            env["CONTENT_LENGTH"] = str(len(body))
-        if self._trust_all or env["REMOTE_ADDR"] in self._trusted:
-            self._apply_forwarded(env)
-        return env
-
-    def _apply_forwarded(self, env):
-        fwd = env.get("HTTP_X_FORWARDED_FOR")
-        if fwd:
-            hops = [h.strip() for h in fwd.split(",") if h.strip()]
-            client = None
-            for h in reversed(hops):
-                client = h
-                if not self._trust_all and h not in self._trusted:
-                    break
-            if client:
-                env["REMOTE_ADDR"] = client
-        proto = env.get("HTTP_X_FORWARDED_PROTO")
-        if proto:
-            proto = proto.split(",")[0].strip().lower()
-            if proto in ("http", "https"):
-                env["wsgi.url_scheme"] = proto
-
     def __call__(self, req):
         """Run the app for ``req``; return an HttpResponse."""
-        env = self.environ(req)
-        sr = _StartResponse()
+        if not self.track_active:
+            return self.call(req)
         ident = threading.get_ident()
         self.active[ident] = [req, time.monotonic(), False]
         try:
-            return self._run(env, sr)
+            return self.call(req)
         finally:
             self.active.pop(ident, None)
 
-    def _run(self, env, sr):
-        result = self.app(env, sr)
+    def _run_slow(self, result, sr):
+        # generators, file wrappers, write() users: everything but a plain list
         try:
-            first = list(sr.written)
+            first = list(sr.written or ())
             if isinstance(result, FileWrapper) and sr.status is not None and not first:
                 info = result.sendfile_info()
                 if info is not None:
-                    return self._response(sr, _SendfileBody(result, info))
+                    return make_response(sr, _SendfileBody(result, info))
             if isinstance(result, (list, tuple)):
                 chunks = first + [bytes(c) for c in result]
                 _close_quietly(result)
                 result = None
                 if sr.status is None:
                     raise WSGIError("the app returned without calling start_response()")
-                return self._response(sr, b"".join(chunks) if len(chunks) != 1 else chunks[0],
-                                      whole=True)
+                return make_response(sr, b"".join(chunks))
             it = iter(result)
             # start_response may be called as late as the first chunk
             while sr.status is None or not first:
@@ -346,36 +210,26 @@ class WSGIAdapter:
                     break
                 if not isinstance(c, (bytes, bytearray)):
                     raise TypeError("the WSGI app yielded %s, not bytes" % type(c).__name__)
+                written = sr.written or ()
+                if len(written) > len(first):
+                    first.extend(written[len(first):])
                 if c:
                     first.append(bytes(c))
                     if sr.status is not None:
                         break
-                first.extend(sr.written[len(first):])
             if sr.status is None:
                 raise WSGIError("the app returned without calling start_response()")
             if it is None:
                 _close_quietly(result)
-                return self._response(sr, b"".join(first), whole=True)
+                result = None
+                return make_response(sr, b"".join(first))
             body = _Body(first, it, result)
             result = None
-            return self._response(sr, body)
+            return make_response(sr, body)
         except BaseException:
             if result is not None:
                 _close_quietly(result)
             raise
-
-    @staticmethod
-    def _response(sr, body, whole=False):
-        status = int(sr.status[:3])
-        resp = HttpResponse(body, status, sr.headers)
-        if whole and isinstance(body, bytes):
-            # a whole body with a mismatching Content-Length: send what the app
-            # declared, as a stream, so the connection truncates/closes and logs
-            for name, value in resp.headers:
-                if name.lower() == b"content-length" and value.strip() != str(len(body)).encode():
-                    resp.body = [body]
-                    break
-        return resp
 
 
 # ---------------------------------------------------------------------------
@@ -435,7 +289,7 @@ class WSGIServer:
             raise ValueError("handler_threads must be an int >= 0")
         self.http = HttpServer(None, host, port, threads, **options)
         self.adapter = WSGIAdapter(app, host, self.http.port, root_path, forwarded_allow_ips,
-                                   multithread=True)
+                                   multithread=True, track_active=handler_threads > 0)
         self.handler_threads = handler_threads
         self.handler_warn_time = handler_warn_time
         self._pool = None
@@ -443,7 +297,7 @@ class WSGIServer:
             self._pool = _HandlerPool(self.adapter, handler_threads)
             self.http.config.handler = self._pool.submit
         else:
-            self.http.config.handler = self.adapter
+            self.http.config.handler = self.adapter.call     # compiled, no tracking layer
         self._monitor = None
         self._monitor_stop = threading.Event()
 
@@ -454,18 +308,31 @@ class WSGIServer:
     def _start_monitor(self):
         if not self.handler_warn_time or self.handler_warn_time <= 0:
             return
+        warned = set()
+
+        def running():
+            # handlers on sub-reactor threads (the loops record them) ...
+            for state in self.http.loop_states.values():
+                req = state.current_request
+                if req is not None:
+                    yield req, state.current_since, state.loop.name
+            # ... and on handler threads
+            for ident, entry in list(self.adapter.active.items()):
+                yield entry[0], entry[1], "handler thread %d" % ident
 
         def watch():
             interval = min(1.0, self.handler_warn_time / 2)
             while not self._monitor_stop.wait(interval):
                 now = time.monotonic()
-                for ident, entry in list(self.adapter.active.items()):
-                    req, started, warned = entry
-                    if not warned and now - started > self.handler_warn_time:
-                        entry[2] = True
-                        log.warning("handler blocked for %.1fs on %s %s from %s (thread %d)",
+                seen = set()
+                for req, started, where in list(running()):
+                    seen.add(id(req))
+                    if id(req) not in warned and now - started > self.handler_warn_time:
+                        warned.add(id(req))
+                        log.warning("handler blocked for %.1fs on %s %s from %s (%s)",
                                     now - started, req.method, req.target,
-                                    req.remote_addr[0] if req.remote_addr else "-", ident)
+                                    req.remote_addr[0] if req.remote_addr else "-", where)
+                warned.intersection_update(seen)
 
         self._monitor = threading.Thread(target=watch, name="reactor-wsgi-monitor", daemon=True)
         self._monitor.start()
