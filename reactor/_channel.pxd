@@ -7,6 +7,12 @@ cdef enum:
     EV_WRITE = 2    # writable
 
 cdef enum:
+    # what Channel.fast_event did, without the GIL, for the loop
+    FAST_SLOW = -1      # nothing: run handle_event() with the GIL
+    FAST_DONE = 0       # fully handled
+    FAST_PROCESS = 1    # bytes were read: run after_fast() with the GIL
+
+cdef enum:
     CH_NEW = -1     # never added to a dispatcher
     CH_ADDED = 1    # registered with the dispatcher
     CH_DELETED = 2  # removed from the dispatcher, still known
@@ -19,7 +25,10 @@ cdef class Channel:
     cdef public object read_callback
     cdef public object write_callback
     cdef public object close_callback
+    cdef bint fast_ok             # fast_event may run (no Python override of handle_event)
     cpdef handle_event(self, int revents)
+    cdef int fast_event(self, int revents) noexcept nogil
+    cdef int after_fast(self) except -1
     cdef void _update(self) except *
 
 cdef class ChannelMap:
@@ -28,7 +37,7 @@ cdef class ChannelMap:
     cdef Py_ssize_t _count
     cdef int put(self, int fd, Channel ch) except -1
     cdef int drop(self, int fd) except -1
-    cdef inline PyObject *lookup(self, int fd) noexcept:
+    cdef inline PyObject *lookup(self, int fd) noexcept nogil:
         if 0 <= fd < self._size:
             return self._slots[fd]
         return NULL

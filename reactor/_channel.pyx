@@ -99,6 +99,16 @@ cdef class Channel:
         """Unregister from the loop.  Loop thread only."""
         self._loop.remove_channel(self)
 
+    cdef int fast_event(self, int revents) noexcept nogil:
+        """Handle the event without the GIL if this channel can (compiled
+        subclasses override); return FAST_SLOW to get handle_event() instead.
+        Loop thread only."""
+        return FAST_SLOW
+
+    cdef int after_fast(self) except -1:
+        """With the GIL, after fast_event returned FAST_PROCESS.  Loop thread only."""
+        return 0
+
     cpdef handle_event(self, int revents):
         """Run the handlers for the fired events.  Loop thread only."""
         if revents & EV_READ and self.read_callback is not None:

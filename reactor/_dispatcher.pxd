@@ -12,6 +12,9 @@ cdef class EventDispatcher:
     cpdef remove(self, int fd)
     # waits up to timeout_ms (-1 = forever) with the GIL released; returns fired count
     cdef int _dispatch(self, int timeout_ms) except -1
+    cdef int _prepare(self) except -1
+    cdef int wait_nogil(self, int timeout_ms) noexcept nogil
+    cdef int check_result(self, int n) except -1
     cdef int _grow_fired(self, int n) except -1
     cpdef close(self)
     cdef int _check_open(self) except -1
@@ -20,6 +23,7 @@ cdef class EpollDispatcher(EventDispatcher):
     cdef int epfd
     cdef epoll_event *evs
     cdef int evs_cap
+    cdef bint evs_full
     cdef int _ctl(self, int op, int fd, int events) except -1
 
 cdef class PollDispatcher(EventDispatcher):

@@ -10,13 +10,14 @@ conditions are reported as EV_READ so a close flows through the read path.
 import os
 import sys
 
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from libc.string cimport memset
 from reactor.includes.posix_extra cimport (
     epoll_event, epoll_create1, epoll_ctl, epoll_wait, EPOLLIN, EPOLLOUT, EPOLLERR,
     EPOLLHUP, EPOLLPRI, EPOLLRDHUP, EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL,
     EPOLL_CLOEXEC, pollfd, poll, nfds_t, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL,
-    POLLPRI, close as c_close, errno, EINTR, EEXIST, ENOENT, EBADF)
+    POLLPRI, close as c_close, errno, EINTR, EEXIST, ENOENT, EBADF, fcntl, F_GETFD)
 from reactor._channel cimport EV_READ, EV_WRITE
 
 cdef enum:
@@ -72,8 +73,35 @@ cdef class EventDispatcher:
         """Stop watching fd.  Loop thread only."""
         raise NotImplementedError
 
-    cdef int _dispatch(self, int timeout_ms) except -1:
+    cdef int _prepare(self) except -1:
+        """With the GIL, before wait_nogil: make the fired arrays big enough."""
         raise NotImplementedError
+
+    cdef int wait_nogil(self, int timeout_ms) noexcept nogil:
+        """Wait (GIL not needed) and fill the fired arrays; returns the fired
+        count or -errno.  Call _prepare() first."""
+        return 0
+
+    cdef int _dispatch(self, int timeout_ms) except -1:
+        cdef int n
+        self._check_open()
+        self._prepare()
+        with nogil:
+            # waits on this dispatcher's kernel object; fills the fired arrays,
+            # which the loop thread owns
+            n = self.wait_nogil(timeout_ms)
+        return self.check_result(n)
+
+    cdef int check_result(self, int n) except -1:
+        """Turn a wait_nogil result into a count, or raise OSError."""
+        if n >= 0:
+            return n
+        if -n == EINTR:
+            # run Python signal handlers now (main thread): nothing else in
+            # the loop executes bytecode, so SIGTERM/SIGINT would be ignored
+            PyErr_CheckSignals()
+            return 0
+        raise OSError(-n, "%s wait: %s" % (self.name, os.strerror(-n)))
 
     cpdef close(self):
         """Release the backend's resources.  Loop thread only."""
@@ -151,20 +179,24 @@ cdef class EpollDispatcher(EventDispatcher):
         if epoll_ctl(self.epfd, EPOLL_CTL_DEL, fd, &ev) < 0:
             raise OSError(errno, "epoll_ctl(DEL, fd=%d): %s" % (fd, os.strerror(errno)))
 
-    cdef int _dispatch(self, int timeout_ms) except -1:
-        cdef int n, i, e, r, err = 0
+    cdef int _prepare(self) except -1:
         cdef epoll_event *p
-        self._check_open()
-        with nogil:
-            # waits on this dispatcher's epoll fd; fills self.evs, owned by the loop thread
-            n = epoll_wait(self.epfd, self.evs, self.evs_cap, timeout_ms)
-            if n < 0:
-                err = errno
+        if self.evs_full and self.evs_cap < EPOLL_MAX_EVENTS:
+            # the last wait filled every slot: offer more next time
+            p = <epoll_event *>PyMem_Realloc(self.evs, 2 * self.evs_cap * sizeof(epoll_event))
+            if p != NULL:
+                self.evs = p
+                self.evs_cap *= 2
+        self.evs_full = False
+        self._grow_fired(self.evs_cap)
+        return 0
+
+    cdef int wait_nogil(self, int timeout_ms) noexcept nogil:
+        cdef int n, i, e, r
+        cdef epoll_event *p
+        n = epoll_wait(self.epfd, self.evs, self.evs_cap, timeout_ms)
         if n < 0:
-            if err == EINTR:
-                return 0
-            raise OSError(err, "epoll_wait: " + os.strerror(err))
-        self._grow_fired(n)
+            return -errno
         for i in range(n):
             p = &self.evs[i]
             e = p.events
@@ -175,11 +207,7 @@ cdef class EpollDispatcher(EventDispatcher):
                 r |= EV_WRITE
             self.fired_fd[i] = p.data.fd
             self.fired_events[i] = r
-        if n == self.evs_cap and self.evs_cap < EPOLL_MAX_EVENTS:
-            p = <epoll_event *>PyMem_Realloc(self.evs, 2 * self.evs_cap * sizeof(epoll_event))
-            if p != NULL:
-                self.evs = p
-                self.evs_cap *= 2
+        self.evs_full = n == self.evs_cap
         return n
 
     cpdef close(self):
@@ -219,7 +247,7 @@ cdef class PollDispatcher(EventDispatcher):
         return -1
 
     cpdef add(self, int fd, int events):
-        cdef int newcap
+        cdef int newcap, err
         cdef void *p
         self._check_open()
         if fd < 0:
@@ -227,6 +255,10 @@ cdef class PollDispatcher(EventDispatcher):
         _check_events(events)
         if self._slot(fd) >= 0:
             raise OSError(EEXIST, "poll dispatcher: fd %d already added" % fd)
+        if fcntl(fd, F_GETFD) < 0:
+            # poll() itself accepts any fd: report a closed one now, as epoll does
+            err = errno
+            raise OSError(err, "poll dispatcher: fd %d: %s" % (fd, os.strerror(err)))
         if fd >= self.index_cap:
             newcap = self.index_cap
             while newcap <= fd:
@@ -270,20 +302,16 @@ cdef class PollDispatcher(EventDispatcher):
         self.index_of[fd] = -1
         self.npfds -= 1
 
-    cdef int _dispatch(self, int timeout_ms) except -1:
-        cdef int n, i, k = 0, r, err = 0
+    cdef int _prepare(self) except -1:
+        self._grow_fired(self.npfds if self.npfds > 0 else 1)
+        return 0
+
+    cdef int wait_nogil(self, int timeout_ms) noexcept nogil:
+        cdef int n, i, k = 0, r
         cdef short e
-        self._check_open()
-        with nogil:
-            # waits on this dispatcher's pollfd array, owned by the loop thread
-            n = poll(self.pfds, <nfds_t>self.npfds, timeout_ms)
-            if n < 0:
-                err = errno
+        n = poll(self.pfds, <nfds_t>self.npfds, timeout_ms)
         if n < 0:
-            if err == EINTR:
-                return 0
-            raise OSError(err, "poll: " + os.strerror(err))
-        self._grow_fired(n)
+            return -errno
         i = 0
         while i < self.npfds and k < n:
             e = self.pfds[i].revents

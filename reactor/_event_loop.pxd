@@ -10,6 +10,7 @@ cdef class TimerHandle:
     cdef double heap_when            # deadline it is filed under in the heap
     cdef readonly double interval    # > 0 for run_every
     cdef unsigned long long seq
+    cdef unsigned long long heap_seq # seq of its live heap entry (others are stale)
     cdef object callback
     cdef bint in_heap
     cdef readonly bint cancelled
@@ -23,6 +24,7 @@ cdef class EventLoop:
     cdef list _functors              # callables from any thread, under _mutex
     cdef list _timers                # binary heap of TimerHandle, loop thread only
     cdef unsigned long long _timer_seq
+    cdef Py_ssize_t _stale_timers    # heap entries of cancelled or re-filed timers
     cdef unsigned long _thread_id
     cdef int _wake_rfd
     cdef int _wake_wfd
@@ -48,6 +50,8 @@ cdef class EventLoop:
     cdef int _next_timeout_ms(self)
     cdef void _heap_push(self, TimerHandle t)
     cdef TimerHandle _heap_pop(self)
+    cdef int _note_stale_timer(self) except -1
+    cdef TimerHandle _add_timer(self, double when, double interval, callback)
     cpdef TimerHandle run_after(self, double delay, callback)
     cpdef queue_in_loop(self, fn)
     cpdef run_in_loop(self, fn)

@@ -17,12 +17,14 @@ import os
 
 from libc.stdint cimport uint64_t
 from cpython.ref cimport PyObject
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from reactor.includes.config cimport REACTOR_DEBUG
 from reactor.includes.posix_extra cimport (
     eventfd, EFD_NONBLOCK, EFD_CLOEXEC, read as c_read, write as c_write,
     close as c_close, pthread_self, timespec, clock_gettime, CLOCK_MONOTONIC, errno, EAGAIN, EINTR)
 from reactor._sync cimport Mutex
-from reactor._channel cimport Channel, ChannelMap, CH_NEW, CH_ADDED, CH_DELETED, EV_NONE, EV_READ
+from reactor._channel cimport (
+    Channel, ChannelMap, CH_NEW, CH_ADDED, CH_DELETED, EV_NONE, EV_READ, FAST_DONE, FAST_PROCESS)
 from reactor._dispatcher cimport EventDispatcher
 from reactor._dispatcher import make_dispatcher
 
@@ -57,19 +59,32 @@ cdef class TimerHandle:
 
     def cancel(self):
         """Stop the timer; a no-op if it already fired or was cancelled."""
+        cdef EventLoop loop = self._loop
+        cdef bint filed = self.in_heap and not self.cancelled
         self.cancelled = True
         self.callback = None
+        if filed and loop is not None:
+            loop._note_stale_timer()    # its heap entry is dead now
 
     def rearm(self, double delay):
         """Fire ``delay`` seconds from now instead (re-activates a fired timer)."""
         cdef EventLoop loop = self._loop
+        cdef bint was_filed
         if self.callback is None:
             raise RuntimeError("cannot rearm a cancelled timer")
+        if delay != delay:
+            raise ValueError("timer delay is NaN")
+        if REACTOR_DEBUG:
+            loop._check_thread("rearm")
+        loop._check_open()
         self.when = monotonic() + (delay if delay > 0 else 0)
         self.cancelled = False
         if not self.in_heap or self.when < self.heap_when:
             # earlier than its heap slot (or not filed): file a fresh entry
+            was_filed = self.in_heap
             loop._heap_push(self)
+            if was_filed:
+                loop._note_stale_timer()    # the old entry is stale now
 
     @property
     def active(self):
@@ -90,6 +105,10 @@ cdef inline bint _less(_HeapEntry a, _HeapEntry b):
     return a.when < b.when or (a.when == b.when and a.seq < b.seq)
 
 
+def _entry_key(_HeapEntry e):
+    return (e.when, e.seq)
+
+
 cdef class EventLoop:
     """An event loop: a dispatcher, a channel map, timers and a functor queue.
 
@@ -99,6 +118,10 @@ cdef class EventLoop:
     thread only (checked in debug builds; ``assert_in_loop_thread()`` always
     checks).
     """
+
+    def __cinit__(self, *args, **kwargs):
+        self._wake_rfd = -1     # so __dealloc__ after a failed __init__ closes nothing
+        self._wake_wfd = -1
 
     def __init__(self, dispatcher=None, name=None):
         if isinstance(dispatcher, EventDispatcher):
@@ -112,6 +135,7 @@ cdef class EventLoop:
         self._functors = []
         self._timers = []
         self._timer_seq = 0
+        self._stale_timers = 0
         self._thread_id = pthread_self()
         self._quit = False
         self._looping = False
@@ -126,7 +150,7 @@ cdef class EventLoop:
         self.dispatcher.add(self._wake_rfd, EV_READ)
 
     def __dealloc__(self):
-        if not self._closed and self._wake_rfd > 0:
+        if not self._closed and self._wake_rfd >= 0:
             c_close(self._wake_rfd)
 
     # ---- thread checks ---------------------------------------------------
@@ -174,12 +198,21 @@ cdef class EventLoop:
     # ---- run / stop --------------------------------------------------------
 
     def run(self):
-        """Run until ``stop()``.  The calling thread becomes the loop's thread."""
-        cdef int n, i, fd, timeout
+        """Run until ``stop()``.  The calling thread becomes the loop's thread.
+
+        Each iteration waits in the dispatcher and offers every fired event
+        to its channel's ``fast_event`` in the same GIL-released block
+        (compiled connections read, and answer static routes, there); only
+        events that need Python are then handled with the GIL, once per batch.
+        """
+        cdef int n, i, fd, timeout, code
+        cdef int wake = self._wake_rfd
         cdef EventDispatcher disp = self.dispatcher
         cdef ChannelMap cmap = self.channel_map
         cdef object ch
         cdef PyObject *p
+        cdef PyObject **objs = NULL
+        cdef int objs_cap = 0
         self._check_open()
         if self._looping:
             raise RuntimeError("EventLoop %r is already running" % self.name)
@@ -188,24 +221,53 @@ cdef class EventLoop:
         try:
             while not self._quit:
                 timeout = self._next_timeout_ms()
-                n = disp._dispatch(timeout)
+                self._check_open()
+                disp._prepare()
+                if objs_cap < disp.fired_cap:
+                    PyMem_Free(objs)
+                    objs = <PyObject **>PyMem_Malloc(disp.fired_cap * sizeof(PyObject *))
+                    if objs == NULL:
+                        raise MemoryError()
+                    objs_cap = disp.fired_cap
+                with nogil:
+                    # waits, then lets each fired channel handle its event
+                    # without the GIL; touches only the dispatcher's fired
+                    # arrays, the channel map and the channels' C state, all
+                    # owned by this loop thread
+                    n = disp.wait_nogil(timeout)
+                    for i in range(n):
+                        fd = disp.fired_fd[i]
+                        p = cmap.lookup(fd) if fd != wake else NULL
+                        objs[i] = p
+                        if p != NULL and (<Channel>p).fast_ok:
+                            code = (<Channel>p).fast_event(disp.fired_events[i])
+                            if code == FAST_DONE:
+                                objs[i] = NULL
+                            elif code == FAST_PROCESS:
+                                disp.fired_events[i] = -1
+                n = disp.check_result(n)
                 self.cached_now = monotonic()
                 for i in range(n):
                     fd = disp.fired_fd[i]
-                    if fd == self._wake_rfd:
+                    if fd == wake:
                         self._handle_wakeup()
                         continue
-                    p = cmap.lookup(fd)
-                    if p != NULL:
-                        ch = <object>p
-                        try:
+                    p = objs[i]
+                    if p == NULL or cmap.lookup(fd) != p:
+                        continue        # handled, or closed earlier in this batch
+                    ch = <object>p
+                    try:
+                        if disp.fired_events[i] == -1:
+                            (<Channel>ch).after_fast()
+                        else:
                             (<Channel>ch).handle_event(disp.fired_events[i])
-                        except Exception:
-                            log.exception("unhandled error in %r", ch)
+                    except Exception:
+                        log.exception("unhandled error in %r", ch)
                 if self._timers:
                     self._run_timers()
                 self._do_pending()
         finally:
+            PyMem_Free(objs)
             self._quit = False
             self._looping = False
 
@@ -234,26 +296,39 @@ cdef class EventLoop:
             return
         if self._looping:
             raise RuntimeError("EventLoop %r: close() while running; stop() it first" % self.name)
-        self._closed = True
+        with self._mutex:
+            # under the mutex: _wakeup() and the queues check _closed under it,
+            # so no thread writes to the eventfd after it is closed (or reused)
+            self._closed = True
+            c_close(self._wake_rfd)
+            self._wake_rfd = -1
+            self._wake_wfd = -1
+            funcs = self._functors
+            chans = self._pending_channels
+            self._functors = []
+            self._pending_channels = []
+        del funcs, chans                # dropped outside the lock
         for ch in self.channel_map.channels():
             (<Channel>ch)._state = CH_NEW
             self.channel_map.drop((<Channel>ch).fd)
         self.dispatcher.close()
-        c_close(self._wake_rfd)
-        self._wake_rfd = -1
-        with self._mutex:
-            self._functors = []
-            self._pending_channels = []
         self._timers = []
+        self._stale_timers = 0
 
     # ---- wakeup and functors ------------------------------------------------
 
     cdef int _wakeup(self) except -1:
         cdef uint64_t one = 1
-        cdef ssize_t n
-        n = c_write(self._wake_wfd, &one, sizeof(one))
-        if n < 0 and errno != EAGAIN and errno != EINTR:
-            raise OSError(errno, "wakeup write: " + os.strerror(errno))
+        cdef ssize_t n = 0
+        cdef int err = 0
+        self._mutex.acquire_nogil()
+        if not self._closed:        # close() shuts the eventfd under this mutex
+            n = c_write(self._wake_wfd, &one, sizeof(one))
+            if n < 0:
+                err = errno
+        self._mutex.release_nogil()
+        if n < 0 and err != EAGAIN and err != EINTR:
+            raise OSError(err, "wakeup write: " + os.strerror(err))
         return 0
 
     def wakeup(self):
@@ -268,13 +343,17 @@ cdef class EventLoop:
 
     cpdef queue_in_loop(self, fn):
         """Run ``fn()`` in the loop thread on its next iteration.  Thread safe."""
-        cdef bint need_wake
+        cdef bint closed
         self._check_open()
         if not callable(fn):
             raise TypeError("queue_in_loop() needs a callable, got %r" % (fn,))
         self._mutex.acquire_nogil()
-        self._functors.append(fn)
+        closed = self._closed           # checked again under the lock: close() races
+        if not closed:
+            self._functors.append(fn)
         self._mutex.release_nogil()
+        if closed:
+            self._check_open()
         if not self.in_loop_thread() or self._calling_functors:
             self._wakeup()
 
@@ -364,6 +443,7 @@ cdef class EventLoop:
         return self.channel_map.lookup(ch.fd) == <void *>ch
 
     cdef int _queue_channel_op(self, int op, Channel ch) except -1:
+        cdef bint closed
         self._check_open()
         if self.in_loop_thread():
             if op == OP_REMOVE:
@@ -372,8 +452,12 @@ cdef class EventLoop:
                 self.update_channel_c(ch)
             return 0
         self._mutex.acquire_nogil()
-        self._pending_channels.append((op, ch))
+        closed = self._closed           # checked again under the lock: close() races
+        if not closed:
+            self._pending_channels.append((op, ch))
         self._mutex.release_nogil()
+        if closed:
+            self._check_open()
         self._wakeup()
         return 0
 
@@ -400,6 +484,7 @@ cdef class EventLoop:
         e.seq = self._timer_seq
         e.timer = t
         t.heap_when = t.when
+        t.heap_seq = e.seq
         t.in_heap = True
         h.append(e)
         i = len(h) - 1
@@ -430,10 +515,33 @@ cdef class EventLoop:
                 else:
                     break
             h[i] = last
-        if top.timer.heap_when == top.when:
+        if top.timer.heap_seq == top.seq:
             top.timer.in_heap = False
             return top.timer
         return None   # a stale entry: the timer was re-filed earlier
+
+    cdef int _note_stale_timer(self) except -1:
+        """One more heap entry is dead (cancelled or re-filed).  When dead
+        entries are most of the heap, drop them, so cancelling or re-arming
+        earlier over and over keeps the heap small."""
+        cdef list h = self._timers
+        cdef list live
+        cdef _HeapEntry e
+        self._stale_timers += 1
+        if self._stale_timers < 64 or 2 * self._stale_timers < len(h):
+            return 0
+        live = []
+        for e in h:
+            if e.seq != e.timer.heap_seq:
+                continue                    # re-filed: another entry is live
+            if e.timer.cancelled:
+                e.timer.in_heap = False
+                continue
+            live.append(e)
+        live.sort(key=_entry_key)           # a sorted list is a valid heap
+        h[:] = live                         # in place: _run_timers may be walking it
+        self._stale_timers = 0
+        return 0
 
     cdef int _next_timeout_ms(self):
         cdef double d
@@ -455,6 +563,8 @@ cdef class EventLoop:
         while self._timers and (<_HeapEntry>self._timers[0]).when <= now:
             t = self._heap_pop()
             if t is None or t.cancelled:
+                if self._stale_timers > 0:
+                    self._stale_timers -= 1
                 continue
             if t.when > now:           # re-armed later: file it again
                 self._heap_push(t)
@@ -469,32 +579,35 @@ cdef class EventLoop:
                 log.exception("unhandled error in timer callback %r", cb)
         return 0
 
-    cpdef TimerHandle run_after(self, double delay, callback):
-        """Call ``callback()`` once, ``delay`` seconds from now.  Loop thread only."""
+    cdef TimerHandle _add_timer(self, double when, double interval, callback):
         if REACTOR_DEBUG:
             self._check_thread("run_after")
         self._check_open()
         if not callable(callback):
             raise TypeError("timer callback must be callable")
+        if when != when:
+            raise ValueError("timer deadline is NaN")
         cdef TimerHandle t = TimerHandle.__new__(TimerHandle)
-        t.when = monotonic() + (delay if delay > 0 else 0)
-        t.interval = 0
+        t.when = when
+        t.interval = interval
         t.callback = callback
         t._loop = self
         self._heap_push(t)
         return t
 
+    cpdef TimerHandle run_after(self, double delay, callback):
+        """Call ``callback()`` once, ``delay`` seconds from now.  Loop thread only."""
+        return self._add_timer(monotonic() + (delay if delay > 0 else 0), 0, callback)
+
     def run_every(self, double interval, callback):
         """Call ``callback()`` every ``interval`` seconds.  Loop thread only."""
-        if interval <= 0:
+        if not interval > 0:
             raise ValueError("interval must be > 0")
-        cdef TimerHandle t = self.run_after(interval, callback)
-        t.interval = interval
-        return t
+        return self._add_timer(monotonic() + interval, interval, callback)
 
     def run_at(self, double when, callback):
         """Call ``callback()`` at monotonic time ``when``.  Loop thread only."""
-        return self.run_after(when - monotonic(), callback)
+        return self._add_timer(when, 0, callback)
 
     def cancel(self, TimerHandle timer not None):
         """Cancel a timer.  Loop thread only."""

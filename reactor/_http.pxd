@@ -74,6 +74,7 @@ cdef class HttpConnection(TcpConnection):
     cdef bint _idle_flag             # the deadline in force is the keep-alive one
     cdef bint abort_after_write
     cdef bint lingering
+    cdef bint peer_closed            # the client half-closed; finish, then close
     cdef int _abort_stream(self, object body) except -1
     cdef int _close_iterable(self, object body) except -1
     cdef int _log_access(self, HttpRequest req, int status, long long size) except -1

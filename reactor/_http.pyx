@@ -35,6 +35,7 @@ from posix.types cimport off_t
 cdef extern from "<sys/sendfile.h>" nogil:
     ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 from reactor._buffer cimport Buffer
+from reactor._channel cimport FAST_SLOW, FAST_DONE, FAST_PROCESS
 from reactor._event_loop cimport EventLoop, monotonic
 from reactor._tcp_connection cimport (
     TcpConnection, S_CONNECTED, S_DISCONNECTING, S_DISCONNECTED)
@@ -505,6 +506,19 @@ cdef class HttpConnection(TcpConnection):
                 self._process()
         return 0
 
+    cdef int _on_peer_closed(self) except -1:
+        # FIN from the client: a response still being produced or sent is
+        # finished first (the client may only have half-closed); otherwise close
+        if self._conn_state == S_CONNECTED and not self.lingering and (
+                self.hstate == H_WAIT or self.hstate == H_STREAM or
+                self.output_buffer.readable() or
+                (self.hstate == H_HEAD and self.input_buffer.readable() and self.paused)):
+            self.peer_closed = True
+            self._set_reading(False)
+            return 0
+        self._handle_close()
+        return 0
+
     cdef int _handle_close(self) except -1:
         cdef object it
         if self._conn_state == S_DISCONNECTED:
@@ -514,8 +528,72 @@ cdef class HttpConnection(TcpConnection):
         self.stream = None
         if it is not None:
             self._close_iterable(it)
+        if self.stream_request is not None:
+            body = self.stream_request[3]       # a sendfile body or the iterable
+            self.stream_request = None
+            self._close_iterable(body)
         TcpConnection._handle_close(self)
         return 0
+
+    # ---- the GIL-free fast path ---------------------------------------------------
+
+    cdef int fast_event(self, int revents) noexcept nogil:
+        """Without the GIL: read, answer every registered static route at the
+        front of the input, write.  Anything else (a Python request, an
+        error, a partial write, a close) is left for ``after_fast`` /
+        ``handle_event`` with the GIL.  Touches only this connection's C
+        fields and buffers, its HttpConfig's route table and its LoopState's
+        counters, all owned by (or read-only to) this loop thread."""
+        cdef rh_request req
+        cdef rh_header hdrs[MAX_HEADER_CAP]
+        cdef const StaticRoute *route
+        cdef const char *date
+        cdef int rc, err = 0
+        cdef ssize_t n
+        cdef unsigned long long served = 0
+        if revents != 1 or self._conn_state != S_CONNECTED or self.hstate != H_HEAD \
+                or self.paused or self.in_process or (self._events & 2) or self.output_buffer.readable():
+            return FAST_SLOW
+        n = self.input_buffer.read_fd_nogil(self.fd, &err)
+        if n == 0 or (n < 0 and err != EAGAIN):
+            return FAST_SLOW
+        if n < 0:
+            return FAST_DONE
+        if self.cfg.nroutes == 0 or self.cfg.access_log or self.cfg.stopping:
+            return FAST_PROCESS
+        while self.input_buffer.readable() and self.output_buffer.readable() <= self.cfg.output_high_water:
+            req.headers = hdrs
+            req.num_headers = MAX_HEADER_CAP
+            rc = rh_parse_request(self.input_buffer.peek_ptr(), self.input_buffer.readable(), &req, &self.cfg.limits)
+            if rc <= 0 or req.body_kind != RH_BODY_NONE or not req.keep_alive:
+                break
+            if not ((req.method_len == 3 and memcmp(req.method, b"GET", 3) == 0) or
+                    (req.method_len == 4 and memcmp(req.method, b"HEAD", 4) == 0)):
+                break
+            route = self.cfg.find_route(req.path, req.path_len)
+            if route == NULL:
+                break
+            self.input_buffer.retrieve_nogil(rc)
+            date = rh_http_date()
+            self.output_buffer.append_nogil(route.head, route.head_len)
+            self.output_buffer.append_nogil(b"Date: ", 6)
+            self.output_buffer.append_nogil(date, 29)
+            self.output_buffer.append_nogil(b"\r\n\r\n", 4)
+            if req.method_len == 3:
+                self.output_buffer.append_nogil(route.body, route.body_len)
+            served += 1
+        if served:
+            self.requests += served
+            self.lstate.requests += served
+            self.lstate.static_requests += served
+            self._idle_flag = True
+            self.deadline = monotonic() + self.cfg.keep_alive_timeout
+            self.output_buffer.write_fd_nogil(self.fd, &err)
+            if self.output_buffer.readable():
+                return FAST_PROCESS     # partial write or error: _flush decides
+        if self.input_buffer.readable():
+            return FAST_PROCESS
+        return FAST_DONE
 
     # ---- the state machine -------------------------------------------------------
 
@@ -646,6 +724,8 @@ cdef class HttpConnection(TcpConnection):
         return 0
 
     cdef int _finish_request(self, bint keep_alive) except -1:
+        if self.peer_closed and self.input_buffer.readable() == 0:
+            keep_alive = False      # the client sent FIN: nothing more will come
         self.requests += 1
         self.lstate.requests += 1
         if not keep_alive:

@@ -30,6 +30,8 @@ cdef class TcpConnection(Channel):
     cdef int _handle_read(self) except -1
     cdef int _handle_write(self) except -1
     cdef int _handle_close(self) except -1
+    cdef bint _close_after_drain     # peer half-closed: close once output drains
+    cdef int _on_peer_closed(self) except -1      # hook: the peer sent FIN
     cdef int _on_message(self) except -1          # hook: subclasses parse here
     cdef int _on_write_drained(self) except -1    # hook: output buffer became empty
     cdef int _send_in_loop(self, const char *p, size_t n) except -1

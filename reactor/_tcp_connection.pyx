@@ -23,7 +23,7 @@ from reactor.includes.posix_extra cimport (
     sockaddr, sockaddr_storage, sockaddr_in, sockaddr_in6, socklen_t, AF_INET, AF_INET6,
     SOCK_NONBLOCK, SOCK_CLOEXEC, inet_ntop, ntohs, INET6_ADDRSTRLEN, getsockname)
 from reactor._buffer cimport Buffer
-from reactor._channel cimport Channel, EV_READ, EV_WRITE
+from reactor._channel cimport Channel, EV_READ, EV_WRITE, FAST_SLOW, FAST_DONE, FAST_PROCESS
 from reactor._event_loop cimport EventLoop
 
 log = logging.getLogger("reactor.tcp")
@@ -86,6 +86,9 @@ cdef class TcpConnection(Channel):
         _next_id += 1
         self.id = _next_id
         self.high_water_mark = DEFAULT_HIGH_WATER_MARK
+        # the loop may read for us without the GIL unless a Python subclass
+        # overrides handle_event (then every event goes through it)
+        self.fast_ok = getattr(type(self), "handle_event") is _TCP_HANDLE_EVENT
 
     def __dealloc__(self):
         if self._fd_open:
@@ -143,6 +146,27 @@ cdef class TcpConnection(Channel):
         finally:
             self._in_handler = False
 
+    cdef int fast_event(self, int revents) noexcept nogil:
+        # runs in the loop thread without the GIL: only C fields and buffers
+        cdef int err = 0
+        cdef ssize_t n
+        if revents != EV_READ or self._conn_state != S_CONNECTED:
+            return FAST_SLOW
+        n = self.input_buffer.read_fd_nogil(self.fd, &err)
+        if n > 0:
+            return FAST_PROCESS
+        if n < 0 and err == EAGAIN:
+            return FAST_DONE
+        return FAST_SLOW        # EOF or an error: handle_event reads it again and closes
+
+    cdef int after_fast(self) except -1:
+        self._in_handler = True
+        try:
+            self._on_message()
+        finally:
+            self._in_handler = False
+        return 0
+
     cdef int _handle_read(self) except -1:
         cdef int err = 0
         cdef ssize_t n
@@ -154,10 +178,23 @@ cdef class TcpConnection(Channel):
         if n > 0:
             self._on_message()
         elif n == 0:
-            self._handle_close()
+            self._on_peer_closed()
         elif err != EAGAIN:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("read error on %r: %s", self, os.strerror(err))
+            self._handle_close()
+        return 0
+
+    cdef int _on_peer_closed(self) except -1:
+        """The peer sent FIN.  Output still queued is delivered (the peer may
+        only have half-closed) and the connection closes once it drains; a
+        second EOF/HUP, or nothing queued, closes at once."""
+        if self._conn_state == S_CONNECTED and self.output_buffer.readable():
+            self._conn_state = S_DISCONNECTING
+            self._close_after_drain = True
+            self._events &= ~EV_READ
+            self._eloop.update_channel_c(self)
+        else:
             self._handle_close()
         return 0
 
@@ -183,6 +220,9 @@ cdef class TcpConnection(Channel):
         if self.output_buffer.readable() == 0:
             self._events &= ~EV_WRITE
             self._eloop.update_channel_c(self)
+            if self._close_after_drain:
+                self._handle_close()
+                return 0
             self._on_write_drained()
         return 0
 
@@ -266,6 +306,8 @@ cdef class TcpConnection(Channel):
             return False
         if isinstance(data, str):
             data = (<str>data).encode("utf-8")
+        elif not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("send() needs bytes-like data or str, not %s" % type(data).__name__)
         if self._eloop.in_loop_thread():
             PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
             try:
@@ -336,6 +378,9 @@ cdef class TcpConnection(Channel):
     def __repr__(self):
         return "<%s id=%s fd=%d peer=%r %s>" % (
             type(self).__name__, self.id, self.fd, self.peer_address, self.state)
+
+
+_TCP_HANDLE_EVENT = getattr(TcpConnection, "handle_event")
 
 
 cdef class _Send:

@@ -140,7 +140,7 @@ class Acceptor:
         if self.sock is None:
             return
         self._listening = False
-        if self.channel.registered:
+        if self.channel.registered and not self.loop.closed:
             self.channel.disable_all()
             self.channel.remove()
         self.sock.close()

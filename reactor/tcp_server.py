@@ -161,9 +161,21 @@ class TcpServer:
         loop = self.loop
         if self.acceptor is None and self._sock is not None:
             self._sock.close()      # bound but never started
-        if loop is None or loop.closed:
+        if loop is None:
             return
-        if loop.running and not loop.is_in_loop_thread():
+        if loop.closed:
+            # the base loop already ended (e.g. a graceful stop ran in it):
+            # release what is left and join every thread
+            if self.acceptor is not None:
+                self.acceptor.close()
+            if self.thread_pool is not None:
+                self.thread_pool.stop()
+            if self._base_thread is not None:
+                self._base_thread.stop(timeout)
+            return
+        if not loop.is_in_loop_thread() and (loop.running or self._base_thread is not None):
+            # the base loop's thread owns the acceptor and the table, even
+            # before its run() has started: queued functors run once it does
             self._call_in_loop_and_wait(self._stop_in_loop, timeout)
         else:
             self._stop_in_loop()
@@ -231,7 +243,13 @@ class TcpServer:
         conn.high_water_mark_callback = self.on_high_water_mark
         conn.remove_callback = self._remove_connection
         self.connections[conn.id] = conn
-        io_loop.run_in_loop(conn.connect_established)
+        try:
+            io_loop.run_in_loop(conn.connect_established)
+        except RuntimeError:
+            # the sub-reactor is closed (stopping): conn owns the fd and closes
+            # it when dropped; raising would make the acceptor close it twice
+            self.connections.pop(conn.id, None)
+            conn.remove_callback = None
 
     def _remove_connection(self, conn):
         # runs in the connection's loop; the table belongs to the base loop

@@ -76,7 +76,8 @@ class FileWrapper:
 class _Body:
     """The response body handed to the connection: chunks already produced,
     then the rest of the app's iterable; ``close()`` closes the app's
-    iterable exactly once."""
+    iterable exactly once.  It is its own iterator, so a connection that
+    closes the iterator it is pumping (client gone) closes the app's too."""
 
     __slots__ = ("first", "it", "result", "closed")
 
@@ -87,14 +88,17 @@ class _Body:
         self.closed = False
 
     def __iter__(self):
-        for c in self.first:
-            yield c
-        self.first = ()
-        if self.it is not None:
-            for c in self.it:
-                if not isinstance(c, (bytes, bytearray)):
-                    raise TypeError("the WSGI app yielded %s, not bytes" % type(c).__name__)
-                yield c
+        return self
+
+    def __next__(self):
+        if self.first:
+            return self.first.pop(0)
+        if self.it is None:
+            raise StopIteration
+        c = next(self.it)
+        if not isinstance(c, (bytes, bytearray)):
+            raise TypeError("the WSGI app yielded %s, not bytes" % type(c).__name__)
+        return c
 
     def close(self):
         if self.closed:
@@ -225,6 +229,7 @@ class WSGIAdapter(WSGICore):
                 return make_response(sr, b"".join(first))
             body = _Body(first, it, result)
             result = None
+            sr.sent = True      # headers committed: a later exc_info call re-raises
             return make_response(sr, body)
         except BaseException:
             if result is not None:
