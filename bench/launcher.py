@@ -1,0 +1,140 @@
+"""Start one server process pinned to a CPU set, wait until it answers, stop it.
+
+    with RunningServer(spec, server_cpus="1", cwd=repo_root) as srv:
+        srv.port, srv.pid      # pid = root of the server's process tree
+
+The server runs in its own session (so the whole group can be signalled),
+its output goes to a log file in a temporary directory (shown when it fails
+to start), and readiness means ``GET /`` answered ``200`` with the expected
+13-byte body.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from bench.servers.common import BODY
+
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class ServerError(Exception):
+    """The server did not start or did not answer correctly."""
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pin_prefix(cpus):
+    """``["taskset", "-c", cpus]``, or [] when there is nothing to pin or no taskset."""
+    if not cpus or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", cpus]
+
+
+def probe(port, timeout=2.0):
+    """One ``GET /`` with ``Connection: close``; returns ``(status, body)``."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            head_end = data.find(b"\r\n\r\n")
+            if head_end >= 0 and _body_complete(data, head_end):
+                break
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    parts = head.split(b" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    return status, body
+
+
+def _body_complete(data, head_end):
+    for line in data[:head_end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(data) >= head_end + 4 + int(value.strip())
+    return False
+
+
+class RunningServer:
+    """A started server (a context manager; ``stop()`` is idempotent)."""
+
+    def __init__(self, spec, server_cpus="1", cwd=None, env=None, port=None):
+        self.spec = spec
+        self.port = port or free_port()
+        self.workdir = tempfile.mkdtemp(prefix="bench-%s-" % spec.name)
+        self.log_path = os.path.join(self.workdir, "server.log")
+        argv = pin_prefix(server_cpus) + spec.argv(self.port, self.workdir)
+        self.argv = argv
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self.pid = self.proc.pid
+
+    def log_tail(self, lines=15):
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        """Poll until ``GET /`` answers the expected body; raise ServerError."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError("%s exited with code %d before answering:\n%s" % (
+                    self.spec.name, self.proc.returncode, self.log_tail()))
+            try:
+                status, body = probe(self.port)
+            except OSError as exc:
+                last = str(exc)
+                time.sleep(0.05)
+                continue
+            if status == 200 and body == BODY:
+                return self
+            raise ServerError("%s answered %d %r, expected 200 %r" % (
+                self.spec.name, status, body[:60], BODY))
+        raise ServerError("%s not ready after %.0fs (%s):\n%s" % (
+            self.spec.name, timeout, last, self.log_tail()))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM the process group, SIGKILL it after STOP_TIMEOUT; clean up."""
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait()
+        self._signal(signal.SIGKILL)        # stray children of the group, if any
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _signal(self, signum):
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

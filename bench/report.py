@@ -1,0 +1,307 @@
+"""Aggregate raw runs, render markdown tables and PNG charts, compare result files.
+
+A *run* is one measurement of one server in one round of one scenario (a
+dict, see bench/run.py).  ``summarize(runs)`` groups them by scenario and
+server and takes the median and min/max over rounds:
+
+- throughput scenarios: req/s, server CPU µs per request, p50/p99 latency,
+  and the total of error responses and socket errors;
+- idle-memory: KB of server RSS per held connection.
+"""
+import statistics
+
+IDLE = "idle-memory"
+BASELINES = ("reactor-static", "reactor-static-t1", "reactor-native")
+DEFAULT_THRESHOLD = 5.0     # percent
+
+
+# ---- aggregation --------------------------------------------------------------------
+
+def cpu_us_per_request(cpu_seconds, requests):
+    """Server CPU microseconds per request (None when nothing completed)."""
+    if not requests:
+        return None
+    return cpu_seconds / requests * 1e6
+
+
+def spread(values):
+    """``(median, min, max)`` of the non-None values, or ``(None, None, None)``."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None, None, None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def _latency(run, key):
+    """A latency percentile, None when wrk printed 0 (it recorded no sample:
+    with pipelining wrk times whole batches, and a server that closes after
+    each response never completes one)."""
+    value = run["latency_us"].get(key)
+    return value if value else None
+
+
+def _summarize_wrk(ok):
+    rps = spread(r["rps"] for r in ok)
+    cpu = spread(r["cpu_us_per_req"] for r in ok)
+    return {
+        "rps_median": rps[0], "rps_min": rps[1], "rps_max": rps[2],
+        "cpu_us_median": cpu[0], "cpu_us_min": cpu[1], "cpu_us_max": cpu[2],
+        "p50_us": spread(_latency(r, "p50") for r in ok)[0],
+        "p99_us": spread(_latency(r, "p99") for r in ok)[0],
+        "errors": sum(r.get("errors", 0) for r in ok),
+    }
+
+
+def _summarize_idle(ok):
+    kb = spread(r["kb_per_conn"] for r in ok)
+    return {
+        "kb_per_conn_median": kb[0], "kb_per_conn_min": kb[1], "kb_per_conn_max": kb[2],
+        "held_median": spread(r["held"] for r in ok)[0],
+        "connections": max((r["connections"] for r in ok), default=None),
+        "rss_before_kb": spread(r["rss_before_kb"] for r in ok)[0],
+    }
+
+
+def summarize(runs):
+    """``{scenario: {server: summary}}`` in first-seen order."""
+    groups = {}
+    for run in runs:
+        groups.setdefault(run["scenario"], {}).setdefault(run["server"], []).append(run)
+    out = {}
+    for scenario, by_server in groups.items():
+        out[scenario] = {}
+        for server, server_runs in by_server.items():
+            ok = [r for r in server_runs if r.get("ok")]
+            summary = _summarize_idle(ok) if scenario == IDLE else _summarize_wrk(ok)
+            summary["runs"] = len(ok)
+            summary["failed"] = len(server_runs) - len(ok)
+            summary["last_error"] = next((r.get("error") for r in reversed(server_runs)
+                                          if not r.get("ok")), None)
+            out[scenario][server] = summary
+    return out
+
+
+def short_error(error, width=200):
+    """One line from a multi-line error: its first line plus its last (the log's end)."""
+    lines = [x.strip() for x in (error or "").splitlines() if x.strip()]
+    if not lines:
+        return ""
+    text = lines[0] if len(lines) == 1 else "%s %s" % (lines[0], lines[-1])
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def baseline_of(scenario_summary):
+    """The reactor server the ratio column compares against, or None."""
+    for name in BASELINES:
+        s = scenario_summary.get(name)
+        if s and s["runs"]:
+            return name
+    return None
+
+
+# ---- formatting ----------------------------------------------------------------------
+
+def fmt_int(x):
+    return "—" if x is None else "{:,.0f}".format(x)
+
+
+def fmt_float(x, digits=1):
+    return "—" if x is None else "{:.{}f}".format(x, digits)
+
+
+def fmt_latency(us):
+    if not us:
+        return "—"
+    if us < 1000:
+        return "%.0f µs" % us
+    if us < 1e6:
+        return "%.2f ms" % (us / 1e3)
+    return "%.2f s" % (us / 1e6)
+
+
+def fmt_ratio(value, base):
+    if value is None or not base:
+        return "—"
+    return "%.2f×" % (value / base)
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _wrk_rows(summary, base):
+    base_rps = summary[base]["rps_median"] if base else None
+    rows = []
+    for name, s in summary.items():
+        if not s["runs"]:
+            rows.append([name, "failed", "—", "—", "—", "—", "—", "—"])
+            continue
+        rows.append([name, fmt_int(s["rps_median"]),
+                     "%s–%s" % (fmt_int(s["rps_min"]), fmt_int(s["rps_max"])),
+                     fmt_float(s["cpu_us_median"]), fmt_ratio(s["rps_median"], base_rps),
+                     fmt_latency(s["p50_us"]), fmt_latency(s["p99_us"]),
+                     fmt_int(s["errors"])])
+    return rows
+
+
+def _idle_rows(summary, base):
+    base_kb = summary[base]["kb_per_conn_median"] if base else None
+    rows = []
+    for name, s in summary.items():
+        if not s["runs"]:
+            rows.append([name, "failed", "—", "—", "—", "—"])
+            continue
+        rows.append([name, fmt_float(s["kb_per_conn_median"], 2),
+                     "%s–%s" % (fmt_float(s["kb_per_conn_min"], 2),
+                                fmt_float(s["kb_per_conn_max"], 2)),
+                     "%s / %s" % (fmt_int(s["held_median"]), fmt_int(s["connections"])),
+                     fmt_float((s["rss_before_kb"] or 0) / 1024.0),
+                     fmt_ratio(s["kb_per_conn_median"], base_kb)])
+    return rows
+
+
+def markdown_table(scenario, summary, title=None, skipped=None):
+    """One scenario's markdown section (title, table, skipped/failed notes)."""
+    base = baseline_of(summary)
+    lines = ["### " + (title or scenario), ""]
+    if scenario == IDLE:
+        lines += _table(["server", "KB/conn (median)", "min–max", "held / opened",
+                         "RSS before (MB)", "vs %s" % (base or "reactor")],
+                        _idle_rows(summary, base))
+    else:
+        lines += _table(["server", "req/s (median)", "min–max", "µs CPU/req",
+                         "vs %s" % (base or "reactor"), "p50", "p99", "errors"],
+                        _wrk_rows(summary, base))
+    notes = ["- %s: %d failed run(s): %s" % (name, s["failed"], short_error(s["last_error"]))
+             for name, s in summary.items() if s["failed"]]
+    notes += ["- %s skipped: %s" % (name, why) for name, why in (skipped or {}).items()]
+    if notes:
+        lines += [""] + notes
+    return "\n".join(lines) + "\n"
+
+
+def markdown_report(result):
+    """The whole markdown document for one result dict."""
+    s = result["settings"]
+    m = result["machine"]
+    head = ["# reactor benchmark — %s" % result["started"], "",
+            "`%s`" % " ".join(result["command"]), "",
+            "%s, %s CPUs, kernel %s; server on CPU %s, wrk on CPU %s; "
+            "%d round(s) × %ss (warm-up %ss), servers interleaved; medians over rounds."
+            % (m["cpu_model"], m["nproc"], m["kernel"], s["server_cpus"], s["client_cpus"],
+               s["rounds"], s["duration"], s["warmup"]), ""]
+    parts = ["\n".join(head)]
+    summary = result["summary"]
+    for name, info in result["scenarios"].items():
+        if name in summary or info.get("skipped"):
+            parts.append(markdown_table(name, summary.get(name, {}),
+                                        "%s — %s" % (name, info["description"]),
+                                        info.get("skipped")))
+    return "\n".join(parts)
+
+
+# ---- charts --------------------------------------------------------------------------
+
+def write_chart(scenario, summary, path, title=None):
+    """A PNG bar chart for one scenario; returns the path, or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    names = [n for n, s in summary.items() if s["runs"]]
+    if not names:
+        return None
+    if scenario == IDLE:
+        panels = [("KB of server RSS per idle connection", "kb_per_conn")]
+    else:
+        panels = [("requests/s (median, min–max)", "rps"),
+                  ("server CPU µs per request (median, min–max)", "cpu_us")]
+    size = (max(8, 6 * len(panels)), 0.45 * len(names) + 1.6)
+    fig, axes = plt.subplots(1, len(panels), figsize=size, squeeze=False)
+    for ax, (label, key) in zip(axes[0], panels):
+        _bar_panel(ax, names, summary, key, label)
+    fig.suptitle(title or scenario, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _bar_panel(ax, names, summary, key, label):
+    med = [summary[n][key + "_median"] or 0 for n in names]
+    lo = [m - (summary[n][key + "_min"] or m) for n, m in zip(names, med)]
+    hi = [(summary[n][key + "_max"] or m) - m for n, m in zip(names, med)]
+    colors = ["tab:red" if n.startswith("reactor") else
+              "tab:gray" if n == "nginx" else "tab:blue" for n in names]
+    ypos = range(len(names))
+    bars = ax.barh(ypos, med, xerr=[lo, hi], color=colors, capsize=3)
+    ax.bar_label(bars, labels=[_num(m) for m in med], padding=4, fontsize=8)
+    ax.margins(x=0.18)
+    ax.set_yticks(list(ypos))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    ax.set_xlabel(label)
+    ax.grid(axis="x", alpha=0.3)
+
+
+# ---- compare ---------------------------------------------------------------------------
+
+# (summary key, label, +1 if higher is better / -1 if lower is better, flag regressions)
+WRK_METRICS = [("rps_median", "req/s", +1, True), ("cpu_us_median", "µs CPU/req", -1, True),
+               ("p99_us", "p99 µs", -1, False)]
+IDLE_METRICS = [("kb_per_conn_median", "KB/conn", -1, True)]
+
+
+def pct_change(old, new):
+    if old in (None, 0) or new is None:
+        return None
+    return (new - old) / old * 100.0
+
+
+def is_regression(old, new, direction, threshold=DEFAULT_THRESHOLD):
+    """True when ``new`` is worse than ``old`` by more than ``threshold`` percent."""
+    change = pct_change(old, new)
+    return change is not None and change * direction < -threshold
+
+
+def compare(a, b, threshold=DEFAULT_THRESHOLD):
+    """Compare two result dicts; returns ``(text, regressions)``.
+
+    ``regressions`` is a list of ``(scenario, server, metric, old, new, pct)``.
+    """
+    sa, sb = a["summary"], b["summary"]
+    lines, regressions = [], []
+    for scenario in [s for s in sb if s in sa]:
+        lines.append("%s:" % scenario)
+        metrics = IDLE_METRICS if scenario == IDLE else WRK_METRICS
+        for server in [n for n in sb[scenario] if n in sa[scenario]]:
+            cells = []
+            for key, label, direction, flag in metrics:
+                old, new = sa[scenario][server].get(key), sb[scenario][server].get(key)
+                change = pct_change(old, new)
+                bad = flag and is_regression(old, new, direction, threshold)
+                if bad:
+                    regressions.append((scenario, server, label, old, new, change))
+                cells.append("%s %s -> %s (%s)%s" % (
+                    label, _num(old), _num(new),
+                    "n/a" if change is None else "%+.1f%%" % change,
+                    " REGRESSION" if bad else ""))
+            lines.append("  %-20s %s" % (server, "; ".join(cells)))
+        for server in sorted(set(sa[scenario]) ^ set(sb[scenario])):
+            lines.append("  %-20s only in %s" % (server, "A" if server in sa[scenario] else "B"))
+    lines.append("%d regression(s) over %.0f%%" % (len(regressions), threshold))
+    for scenario, server, label, old, new, change in regressions:
+        lines.append("  REGRESSION %s / %s: %s %s -> %s (%+.1f%%)"
+                     % (scenario, server, label, _num(old), _num(new), change))
+    return "\n".join(lines), regressions
+
+
+def _num(x):
+    if x is None:
+        return "—"
+    return "{:,.0f}".format(x) if abs(x) >= 100 else "{:.2f}".format(x)

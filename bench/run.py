@@ -1,0 +1,446 @@
+"""The benchmark driver: ``python -m bench`` or ``python bench/run.py``.
+
+For every scenario, for every round, for every server (interleaved:
+A B C A B C ...): start the server pinned to ``--server-cpus``, wait until
+it answers, warm it up with a short wrk run, measure with wrk pinned to
+``--client-cpus`` while sampling the CPU time of the server's whole process
+tree just before and after, then stop it.  The idle-memory scenario opens
+keep-alive connections from this process instead of running wrk.
+
+Results go to ``<out>/<UTC timestamp>.json`` (every raw run, versions,
+machine, pinning), ``.md`` (one table per scenario, also printed) and one
+``-<scenario>.png`` chart per scenario.  ``--compare A.json B.json`` prints
+the changes between two result files and flags regressions.
+"""
+import argparse
+import datetime
+import json
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass
+
+if __package__ in (None, ""):       # run as a script: python bench/run.py
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import idle, machine, proctree, report, wrk                  # noqa: E402
+from bench.launcher import RunningServer, ServerError, pin_prefix       # noqa: E402
+from bench.servers import DEFAULT_ORDER, SERVERS, threads_variants      # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.join(ROOT, "bench")
+SCRIPTS = os.path.join(BENCH_DIR, "scripts")
+DEFAULT_OUT = os.path.join(BENCH_DIR, "results")
+
+
+@dataclass
+class Scenario:
+    """One kind of load: wrk with some settings, or the idle-memory probe."""
+
+    name: str
+    description: str
+    kind: str = "wrk"                 # "wrk" or "idle"
+    connections: int = None           # None: --connections
+    script: str = None                # wrk Lua script in bench/scripts
+    exclude: tuple = ()               # (server, reason) pairs that cannot take part
+    threads: bool = False             # the reactor-static --threads variants
+
+    def connections_for(self, args):
+        return self.connections or args.connections
+
+    def describe(self, args):
+        return self.description.format(c=self.connections_for(args),
+                                       n=args.idle_connections)
+
+
+SCENARIOS = [
+    Scenario("plaintext", "GET /, keep-alive, {c} connections"),
+    Scenario("c1024", "GET /, keep-alive, {c} connections", connections=1024),
+    Scenario("pipeline16", "16 pipelined GET / per write, {c} connections",
+             script="pipeline16.lua"),
+    Scenario("post4k", "POST / with a 4 KiB body read by the app, {c} connections",
+             script="post4k.lua",
+             exclude=(("reactor-static", "route_static answers GET/HEAD only"),)),
+    Scenario("idle-memory", "server RSS per idle keep-alive connection, {n} connections",
+             kind="idle"),
+    Scenario("threads", "reactor route_static with --threads 0, 1, 2, 4, {c} connections",
+             threads=True),
+]
+SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+# ---- command line ----------------------------------------------------------------------
+
+def build_parser():
+    ap = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark reactor side by side with stock Python servers (needs wrk).")
+    ap.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
+                    help="comma-separated scenarios (default: all): %s"
+                    % ", ".join(s.name for s in SCENARIOS))
+    ap.add_argument("--servers", default="",
+                    help="comma-separated servers (default: every one installed): %s"
+                    % ", ".join(DEFAULT_ORDER))
+    ap.add_argument("--duration", type=int, default=10, help="seconds per measured run (10)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="seconds of wrk warm-up before each measured run (2; 0 = none)")
+    ap.add_argument("--connections", type=int, default=64,
+                    help="wrk connections for plaintext, pipeline16, post4k, threads (64)")
+    ap.add_argument("--idle-connections", type=int, default=5000,
+                    help="connections opened by the idle-memory scenario (5000)")
+    ap.add_argument("--server-cpus", default="1", help="taskset CPU list for servers (1)")
+    ap.add_argument("--client-cpus", default="0", help="taskset CPU list for wrk (0)")
+    ap.add_argument("--wrk-threads", type=int, default=None,
+                    help="wrk -t (default: number of client CPUs)")
+    ap.add_argument("--out", default=DEFAULT_OUT,
+                    help="directory for results (default bench/results), or a .json path")
+    ap.add_argument("--no-chart", action="store_true", help="skip the PNG charts")
+    ap.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
+                    help="compare two result files instead of running")
+    ap.add_argument("--threshold", type=float, default=report.DEFAULT_THRESHOLD,
+                    help="regression threshold in percent for --compare (5)")
+    ap.add_argument("--fail-on-regression", action="store_true",
+                    help="with --compare: exit 1 when a regression is found")
+    return ap
+
+
+def split_list(text):
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def parse_cpus(text):
+    """``"0-1,3"`` -> {0, 1, 3}."""
+    cpus = set()
+    for part in split_list(text):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def check_args(args):
+    """Return an error message, or None."""
+    unknown = [s for s in split_list(args.scenarios) if s not in SCENARIO_BY_NAME]
+    if unknown:
+        return "unknown scenario(s): %s" % ", ".join(unknown)
+    known = set(DEFAULT_ORDER) | {v.name for v in threads_variants()}
+    unknown = [s for s in split_list(args.servers) if s not in known]
+    if unknown:
+        return "unknown server(s): %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(known)))
+    if args.duration < 1 or args.rounds < 1 or args.warmup < 0 or args.connections < 1:
+        return "--duration, --rounds and --connections must be >= 1, --warmup >= 0"
+    usable = os.sched_getaffinity(0)
+    for flag, text in (("--server-cpus", args.server_cpus), ("--client-cpus", args.client_cpus)):
+        try:
+            cpus = parse_cpus(text)
+        except ValueError:
+            return "%s: not a CPU list: %r" % (flag, text)
+        if not cpus or not cpus <= usable:
+            return "%s %s: this machine has CPUs %s" % (flag, text, sorted(usable))
+    return None
+
+
+# ---- the plan ------------------------------------------------------------------------
+
+def servers_for(scenario, wanted):
+    """``(specs, skipped)`` for one scenario: who runs, who is skipped and why."""
+    specs = threads_variants() if scenario.threads else [SERVERS[n] for n in DEFAULT_ORDER]
+    if wanted:
+        specs = [s for s in specs if s.name in wanted or s.family in wanted]
+    excluded = dict(scenario.exclude)
+    run, skipped = [], {}
+    for spec in specs:
+        reason = excluded.get(spec.name) or spec.unavailable_reason()
+        if reason:
+            skipped[spec.name] = reason
+        else:
+            run.append(spec)
+    return run, skipped
+
+
+def make_plan(args):
+    wanted = set(split_list(args.servers))
+    return [(SCENARIO_BY_NAME[name],) + servers_for(SCENARIO_BY_NAME[name], wanted)
+            for name in split_list(args.scenarios)]
+
+
+def estimate_seconds(plan, args):
+    total = 0
+    for scenario, specs, _ in plan:
+        per_run = 6 if scenario.kind == "idle" else args.warmup + args.duration + 1.5
+        total += per_run * len(specs) * args.rounds
+    return total
+
+
+# ---- one measurement -----------------------------------------------------------------
+
+def child_env():
+    env = os.environ.copy()
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def raise_nofile(needed):
+    """Raise this process's RLIMIT_NOFILE (inherited by wrk and servers)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft
+    target = needed if hard == resource.RLIM_INFINITY else max(needed, hard)
+    for limits in ((target, target), (hard, hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+            return limits[0]
+        except (ValueError, OSError):
+            continue
+    return soft
+
+
+class Context:
+    """Everything a run needs besides the server and scenario."""
+
+    def __init__(self, args, wrk_binary):
+        self.args = args
+        self.wrk_binary = wrk_binary
+        self.server_cpus = args.server_cpus
+        self.client_pin = pin_prefix(args.client_cpus)
+        self.client_cpus = parse_cpus(args.client_cpus)
+        self.wrk_threads = args.wrk_threads or len(self.client_cpus)
+        self.env = child_env()
+
+
+def wrk_argv(ctx, scenario, port, duration):
+    script = os.path.join(SCRIPTS, scenario.script) if scenario.script else None
+    return wrk.command("http://127.0.0.1:%d/" % port, duration,
+                       scenario.connections_for(ctx.args), threads=ctx.wrk_threads,
+                       script=script, wrk=ctx.wrk_binary)
+
+
+def measure_wrk(ctx, scenario, spec, record):
+    """Start, warm up, measure (wrk + tree CPU), stop.  Fills ``record``."""
+    with RunningServer(spec, ctx.server_cpus, cwd=ROOT, env=ctx.env) as srv:
+        record["server_argv"] = srv.argv
+        srv.wait_ready()
+        if ctx.args.warmup:
+            wrk.run(wrk_argv(ctx, scenario, srv.port, ctx.args.warmup), ctx.client_pin,
+                    timeout=ctx.args.warmup + 60)
+        argv = wrk_argv(ctx, scenario, srv.port, ctx.args.duration)
+        cpu_before = proctree.tree_cpu_seconds(srv.pid)
+        parsed, raw = wrk.run(argv, ctx.client_pin, timeout=ctx.args.duration + 60)
+        cpu_after = proctree.tree_cpu_seconds(srv.pid)
+        processes = len(proctree.tree(srv.pid))
+        if not srv.alive():
+            raise ServerError("%s died during the run:\n%s" % (spec.name, srv.log_tail()))
+    cpu = cpu_after - cpu_before
+    record.update(parsed, ok=True, wrk_argv=argv, wrk_output=raw, cpu_s=cpu,
+                  cpu_us_per_req=report.cpu_us_per_request(cpu, parsed["requests"]),
+                  errors=wrk.error_count(parsed), processes=processes)
+
+
+class pinned:
+    """Run this process on ``cpus`` inside the ``with`` block (for the idle client)."""
+
+    def __init__(self, cpus):
+        self.cpus = cpus
+
+    def __enter__(self):
+        self.saved = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, self.cpus)
+
+    def __exit__(self, *exc):
+        os.sched_setaffinity(0, self.saved)
+
+
+def measure_idle(ctx, scenario, spec, record, settle=1.0):
+    """Open idle keep-alive connections; RSS of the server tree before and after."""
+    n = ctx.args.idle_connections
+    with RunningServer(spec, ctx.server_cpus, cwd=ROOT, env=ctx.env) as srv:
+        record["server_argv"] = srv.argv
+        srv.wait_ready()
+        time.sleep(settle / 2)
+        pids = proctree.tree(srv.pid)
+        rss_before, socks_before = proctree.rss_kb(pids), proctree.socket_count(pids)
+        with pinned(ctx.client_cpus):
+            conns = idle.open_idle("127.0.0.1", srv.port, n)
+        try:
+            time.sleep(settle)
+            pids = proctree.tree(srv.pid)
+            rss_after, socks_after = proctree.rss_kb(pids), proctree.socket_count(pids)
+            held = conns.still_open()
+            completed = len(conns.socks)
+        finally:
+            conns.close()
+        if not srv.alive():
+            raise ServerError("%s died during the run:\n%s" % (spec.name, srv.log_tail()))
+    record.update(ok=held > 0, connections=n, completed=completed, failed_connections=conns.failed,
+                  held=held, rss_before_kb=rss_before, rss_after_kb=rss_after,
+                  server_sockets_before=socks_before, server_sockets_after=socks_after,
+                  kb_per_conn=(rss_after - rss_before) / held if held else None)
+    if not held:
+        record["error"] = "server kept none of %d connections open (%d answered)" % (n, completed)
+
+
+def measure(ctx, scenario, spec, round_no):
+    """One run of one server in one scenario: a record dict, ok or not."""
+    record = {"scenario": scenario.name, "server": spec.name, "round": round_no,
+              "ok": False, "error": None, "started": now_iso()}
+    try:
+        if scenario.kind == "idle":
+            measure_idle(ctx, scenario, spec, record)
+        else:
+            measure_wrk(ctx, scenario, spec, record)
+    except (ServerError, wrk.WrkError, OSError) as exc:
+        record.update(ok=False, error=str(exc))
+    return record
+
+
+def progress_line(record, index, total, rounds):
+    where = "[%d/%d %s r%d/%d]" % (index, total, record["scenario"], record["round"], rounds)
+    head = "%-30s %-18s" % (where, record["server"])
+    if not record["ok"]:
+        return "%s FAILED: %s" % (head, report.short_error(record["error"], 160))
+    if record["scenario"] == report.IDLE:
+        return "%s %8s KB/conn  held %d/%d  RSS %.1f -> %.1f MB" % (
+            head, report.fmt_float(record["kb_per_conn"], 2), record["held"],
+            record["connections"], record["rss_before_kb"] / 1024, record["rss_after_kb"] / 1024)
+    lat = record["latency_us"]
+    return "%s %10s req/s  p50 %-9s p99 %-9s %6s µs CPU/req  errors %d" % (
+        head, report.fmt_int(record["rps"]), report.fmt_latency(lat.get("p50")),
+        report.fmt_latency(lat.get("p99")), report.fmt_float(record["cpu_us_per_req"]),
+        record["errors"])
+
+
+# ---- output --------------------------------------------------------------------------
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def output_paths(out, stamp):
+    """``(json_path, base)``: charts are ``base-<scenario>.png``, the table ``base.md``."""
+    if out.endswith(".json"):
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        return out, out[:-5]
+    os.makedirs(out, exist_ok=True)
+    base = os.path.join(out, stamp)
+    return base + ".json", base
+
+
+def write_outputs(result, json_path, base, charts=True):
+    """Write the JSON, the markdown and the charts; return the markdown."""
+    result["summary"] = report.summarize(result["runs"])
+    with open(json_path, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+    text = report.markdown_report(result)
+    with open(base + ".md", "w") as f:
+        f.write(text)
+    result["charts"] = {}
+    for name, summary in result["summary"].items() if charts else ():
+        title = "%s — %s" % (name, result["scenarios"][name]["description"])
+        path = report.write_chart(name, summary, "%s-%s.png" % (base, name), title)
+        if path:
+            result["charts"][name] = os.path.relpath(path, os.path.dirname(json_path))
+    with open(json_path, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+    return text
+
+
+def new_result(args, argv, plan):
+    return {
+        "schema": 1,
+        "started": now_iso(),
+        "command": ["python", "-m", "bench"] + list(argv),
+        "settings": {"duration": args.duration, "rounds": args.rounds, "warmup": args.warmup,
+                     "connections": args.connections, "idle_connections": args.idle_connections,
+                     "server_cpus": args.server_cpus, "client_cpus": args.client_cpus,
+                     "wrk_threads": args.wrk_threads or len(parse_cpus(args.client_cpus)),
+                     "pinned": bool(pin_prefix("0"))},
+        "machine": machine.machine_info(args.server_cpus, args.client_cpus),
+        "versions": machine.versions(ROOT),
+        "scenarios": {sc.name: {"description": sc.describe(args), "kind": sc.kind,
+                                "connections": None if sc.kind == "idle"
+                                else sc.connections_for(args),
+                                "script": sc.script,
+                                "servers": [s.name for s in specs],
+                                "server_descriptions": {s.name: s.description
+                                                        for s in specs},
+                                "skipped": skipped}
+                      for sc, specs, skipped in plan},
+        "runs": [],
+    }
+
+
+# ---- main ----------------------------------------------------------------------------
+
+def run_compare(args):
+    with open(args.compare[0]) as f:
+        a = json.load(f)
+    with open(args.compare[1]) as f:
+        b = json.load(f)
+    for r in (a, b):
+        r.setdefault("summary", report.summarize(r.get("runs", [])))
+    text, regressions = report.compare(a, b, args.threshold)
+    print("A = %s\nB = %s\n%s" % (args.compare[0], args.compare[1], text))
+    return 1 if regressions and args.fail_on_regression else 0
+
+
+def print_plan(plan, args):
+    for scenario, specs, skipped in plan:
+        print("%-12s %s" % (scenario.name, ", ".join(s.name for s in specs) or "(no servers)"))
+        for name, why in skipped.items():
+            print("%-12s   skip %s: %s" % ("", name, why))
+    est = estimate_seconds(plan, args)
+    print("about %d min %02d s; server on CPU %s, wrk on CPU %s%s" % (
+        est // 60, est % 60, args.server_cpus, args.client_cpus,
+        "" if pin_prefix("0") else " (taskset missing: NOT pinned)"), flush=True)
+
+
+def run_plan(plan, ctx, result, json_path, base):
+    total = sum(len(specs) for _, specs, _ in plan) * ctx.args.rounds
+    index = 0
+    for scenario, specs, _ in plan:
+        for round_no in range(1, ctx.args.rounds + 1):
+            for spec in specs:
+                index += 1
+                record = measure(ctx, scenario, spec, round_no)
+                result["runs"].append(record)
+                print(progress_line(record, index, total, ctx.args.rounds), flush=True)
+        write_outputs(result, json_path, base, charts=False)     # partial results
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    if args.compare:
+        return run_compare(args)
+    error = check_args(args)
+    if error:
+        print("bench: " + error, file=sys.stderr)
+        return 2
+    wrk_binary = wrk.find_wrk()
+    if wrk_binary is None:
+        print("bench: " + wrk.INSTALL_HINT, file=sys.stderr)
+        return 3
+    raise_nofile(max(4096, 1024 + 512, args.idle_connections + 512))
+    plan = make_plan(args)
+    print_plan(plan, args)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    json_path, base = output_paths(args.out, stamp)
+    result = new_result(args, argv, plan)
+    ctx = Context(args, wrk_binary)
+    try:
+        run_plan(plan, ctx, result, json_path, base)
+    except KeyboardInterrupt:
+        print("interrupted: writing what was measured", file=sys.stderr)
+        result["interrupted"] = True
+    result["finished"] = now_iso()
+    text = write_outputs(result, json_path, base, charts=not args.no_chart)
+    print()
+    print(text)
+    print("results: %s (+ .md%s)" % (json_path, ", charts" if result["charts"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

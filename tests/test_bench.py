@@ -1,0 +1,394 @@
+"""Tests for the benchmark harness in bench/ (no performance assertions).
+
+The wrk parser is checked against real wrk 4.1 outputs saved under
+tests/data/wrk/ (plain, 404 -> "Non-2xx or 3xx responses", a server that
+closes every connection -> read "Socket errors", nothing listening -> write
+errors, pipelining, 1024 connections).  Then aggregation, the markdown
+table, --compare's regression detection, the /proc sampler and the idle
+client, and a 1-second smoke run of ``python -m bench`` against
+reactor-static alone (skipped when wrk is not installed).
+"""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from bench import idle, proctree, report, wrk
+from bench import run as bench_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WRK_DATA = os.path.join(ROOT, "tests", "data", "wrk")
+
+
+def wrk_output(name):
+    with open(os.path.join(WRK_DATA, name)) as f:
+        return f.read()
+
+
+# ---- units -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, us", [
+    ("474.52us", 474.52), ("0.00us", 0.0), ("3.08ms", 3080.0), ("1.10s", 1.1e6),
+    ("2.00m", 120e6), ("1.00h", 3600e6), ("992.38ms", 992380.0),
+])
+def test_parse_time_units(text, us):
+    assert wrk.parse_time_us(text) == pytest.approx(us)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("646.00", 646.0), ("134.22k", 134220.0), ("1.50M", 1.5e6), ("2G", 2e9), ("42", 42.0),
+])
+def test_parse_metric_units(text, value):
+    assert wrk.parse_metric(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("0.00B", 0), ("357.88KB", 357.88 * 1024), ("16.73MB", 16.73 * 1024 ** 2),
+    ("1.5GB", 1.5 * 1024 ** 3),
+])
+def test_parse_byte_units(text, value):
+    assert wrk.parse_bytes(text) == pytest.approx(value)
+
+
+def test_nan_and_bad_units():
+    assert math.isnan(wrk.parse_metric("-nan"))
+    for bad in ("12xs", "ms", "1.2.3ms", ""):
+        with pytest.raises(ValueError):
+            wrk.parse_time_us(bad)
+    with pytest.raises(ValueError):
+        wrk.parse_metric("3x")
+
+
+# ---- real wrk outputs ------------------------------------------------------------------
+
+def test_parse_plain_run():
+    r = wrk.parse(wrk_output("nginx-plaintext.txt"))
+    assert r["requests"] == 79570
+    assert r["duration_s"] == pytest.approx(1.01)
+    assert r["rps"] == pytest.approx(79072.71)
+    assert r["bytes_read"] == pytest.approx(12.22 * 1024 ** 2)
+    assert r["transfer_bps"] == pytest.approx(12.14 * 1024 ** 2)
+    assert r["latency_us"] == pytest.approx({"avg": 1500.0, "stdev": 2330.0, "max": 19070.0,
+                                             "p50": 292.0, "p75": 2120.0, "p90": 4330.0,
+                                             "p99": 11430.0})
+    assert r["non2xx"] == 0
+    assert r["socket_errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    assert wrk.error_count(r) == 0
+
+
+def test_parse_non2xx_responses():
+    r = wrk.parse(wrk_output("reactor-404.txt"))
+    assert r["requests"] == 83221
+    assert r["non2xx"] == 83221
+    assert wrk.error_count(r) == 83221
+    assert r["latency_us"]["p99"] == pytest.approx(5370.0)
+
+
+def test_parse_socket_errors_from_closing_server():
+    r = wrk.parse(wrk_output("closing-server.txt"))
+    assert r["requests"] == 0 and r["rps"] == 0.0
+    assert r["socket_errors"] == {"connect": 0, "read": 24940, "write": 0, "timeout": 0}
+    assert r["latency_us"]["p50"] == 0.0
+    assert math.isnan(r["latency_us"]["avg"]) is False
+    assert wrk.error_count(r) == 24940
+
+
+def test_parse_write_errors_when_nothing_listens():
+    r = wrk.parse(wrk_output("connect-refused.txt"))
+    assert r["requests"] == 0
+    assert r["duration_s"] == pytest.approx(1.10)
+    assert r["socket_errors"]["write"] == 1477
+
+
+def test_parse_pipelined_and_large_runs():
+    r = wrk.parse(wrk_output("reactor-pipeline16.txt"))
+    assert r["requests"] == 722672 and r["rps"] == pytest.approx(720328.77)
+    r = wrk.parse(wrk_output("uvicorn-c1024.txt"))
+    assert r["latency_us"]["p99"] == pytest.approx(880240.0)
+    assert r["latency_us"]["max"] == pytest.approx(992380.0)
+
+
+def test_parse_pipelined_without_latency_samples():
+    # a server that closes after each response: wrk never completes a batch
+    r = wrk.parse(wrk_output("gunicorn-sync-pipeline16.txt"))
+    assert r["requests"] == 2411
+    assert r["latency_us"]["p99"] == 0.0
+    r = wrk.parse(wrk_output("bjoern-pipeline16.txt"))
+    assert r["requests"] == 64 and r["rps"] == pytest.approx(63.53)
+
+
+def test_parse_rejects_output_without_summary():
+    with pytest.raises(wrk.WrkError):
+        wrk.parse("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_wrk_command():
+    argv = wrk.command("http://127.0.0.1:8080/", 10, 64, threads=1, script="s.lua")
+    assert argv == ["wrk", "-t1", "-c64", "-d10s", "--latency", "--timeout", "5s",
+                    "-s", "s.lua", "http://127.0.0.1:8080/"]
+    assert "-d1s" in wrk.command("http://x/", 0.4, 8)       # wrk takes whole seconds
+    assert "-t2" in wrk.command("http://x/", 1, 2, threads=8)  # never more threads than conns
+
+
+# ---- aggregation -----------------------------------------------------------------------
+
+def wrk_run(server, rps, cpu_s, requests, p50=300.0, p99=900.0, ok=True, scenario="plaintext",
+            errors=0):
+    return {"scenario": scenario, "server": server, "round": 1, "ok": ok,
+            "error": None if ok else "boom\nlast log line", "rps": rps, "requests": requests,
+            "cpu_s": cpu_s, "cpu_us_per_req": report.cpu_us_per_request(cpu_s, requests),
+            "latency_us": {"p50": p50, "p99": p99}, "errors": errors}
+
+
+def idle_run(server, kb, held=5000):
+    return {"scenario": "idle-memory", "server": server, "round": 1, "ok": True, "error": None,
+            "kb_per_conn": kb, "held": held, "connections": 5000, "rss_before_kb": 16384}
+
+
+def test_cpu_per_request():
+    assert report.cpu_us_per_request(1.3, 130000) == pytest.approx(10.0)
+    assert report.cpu_us_per_request(0.5, 0) is None
+
+
+def test_spread_median_min_max():
+    assert report.spread([3, 1, 2]) == (2, 1, 3)
+    assert report.spread([4, 1, None, 2, 3]) == (2.5, 1, 4)
+    assert report.spread([None]) == (None, None, None)
+
+
+def test_summarize_wrk_runs():
+    runs = [wrk_run("a", 100.0, 1.0, 1000, p99=900), wrk_run("a", 120.0, 1.2, 1000, p99=1100),
+            wrk_run("a", 110.0, 0.9, 1000, p99=1000, errors=3),
+            wrk_run("a", 0.0, 0.0, 0, ok=False),
+            wrk_run("b", 50.0, 1.0, 500, p50=0.0, p99=0.0)]
+    s = report.summarize(runs)["plaintext"]
+    a = s["a"]
+    assert (a["rps_median"], a["rps_min"], a["rps_max"]) == (110.0, 100.0, 120.0)
+    assert a["cpu_us_median"] == pytest.approx(1000.0)
+    assert (a["cpu_us_min"], a["cpu_us_max"]) == pytest.approx((900.0, 1200.0))
+    assert a["p99_us"] == 1000
+    assert a["errors"] == 3
+    assert (a["runs"], a["failed"]) == (3, 1)
+    assert a["last_error"].startswith("boom")
+    assert s["b"]["p50_us"] is None and s["b"]["p99_us"] is None   # wrk's 0 = no sample
+
+
+def test_summarize_idle_runs():
+    s = report.summarize([idle_run("a", 2.0), idle_run("a", 1.0, held=4990),
+                          idle_run("a", 4.0)])["idle-memory"]["a"]
+    assert (s["kb_per_conn_median"], s["kb_per_conn_min"], s["kb_per_conn_max"]) == (2.0, 1.0, 4.0)
+    assert s["held_median"] == 5000
+
+
+def test_baseline_prefers_reactor_static():
+    summary = report.summarize([wrk_run("reactor-native", 10, 1, 10),
+                                wrk_run("reactor-static", 20, 1, 20)])["plaintext"]
+    assert report.baseline_of(summary) == "reactor-static"
+    summary = report.summarize([wrk_run("reactor-native", 10, 1, 10),
+                                wrk_run("uvicorn", 5, 1, 5)])["plaintext"]
+    assert report.baseline_of(summary) == "reactor-native"
+    assert report.baseline_of({}) is None
+
+
+# ---- markdown --------------------------------------------------------------------------
+
+def test_markdown_table_rows():
+    summary = report.summarize([
+        wrk_run("reactor-static", 132000.0, 0.924, 132000, p50=460.0, p99=1800.0),
+        wrk_run("uvicorn", 40000.0, 1.0, 40000, p99=12430.0),
+        wrk_run("bjoern", 0, 0, 0, ok=False)])["plaintext"]
+    text = report.markdown_table("plaintext", summary, "plaintext — test",
+                                 skipped={"nginx": "nginx not installed"})
+    lines = text.splitlines()
+    assert lines[0] == "### plaintext — test"
+    assert lines[2] == ("| server | req/s (median) | min–max | µs CPU/req | vs reactor-static "
+                        "| p50 | p99 | errors |")
+    assert lines[4] == ("| reactor-static | 132,000 | 132,000–132,000 | 7.0 | 1.00× "
+                        "| 460 µs | 1.80 ms | 0 |")
+    assert lines[5] == "| uvicorn | 40,000 | 40,000–40,000 | 25.0 | 0.30× | 300 µs | 12.43 ms | 0 |"
+    assert lines[6].startswith("| bjoern | failed |")
+    assert "- bjoern: 1 failed run(s): boom last log line" in lines
+    assert "- nginx skipped: nginx not installed" in lines
+
+
+def test_markdown_idle_table():
+    summary = report.summarize([idle_run("reactor-static", 1.5), idle_run("nginx", 0.5)])
+    text = report.markdown_table("idle-memory", summary["idle-memory"])
+    assert "| server | KB/conn (median) |" in text
+    assert "| nginx | 0.50 | 0.50–0.50 | 5,000 / 5,000 | 16.0 | 0.33× |" in text
+
+
+def test_latency_and_number_formats():
+    assert report.fmt_latency(None) == "—" and report.fmt_latency(0) == "—"
+    assert report.fmt_latency(999) == "999 µs"
+    assert report.fmt_latency(1500) == "1.50 ms"
+    assert report.fmt_latency(2.5e6) == "2.50 s"
+    assert report.fmt_int(1234567.4) == "1,234,567"
+    assert report.short_error("a\nb\nc") == "a c"
+
+
+def test_markdown_report():
+    runs = [wrk_run("reactor-static", 100.0, 0.1, 1000), wrk_run("uvicorn", 50.0, 0.2, 500)]
+    result = {"started": "2024-01-01T00:00:00+00:00", "command": ["python", "-m", "bench"],
+              "settings": {"server_cpus": "1", "client_cpus": "0", "rounds": 1, "duration": 1,
+                           "warmup": 0},
+              "machine": {"cpu_model": "cpu", "nproc": 2, "kernel": "6"},
+              "scenarios": {"plaintext": {"description": "GET /", "skipped": {}}},
+              "runs": runs, "summary": report.summarize(runs)}
+    text = report.markdown_report(result)
+    assert "### plaintext — GET /" in text and "| uvicorn | 50 |" in text
+
+
+def test_chart_is_a_png(tmp_path):
+    # in a subprocess: matplotlib keeps its font files open for the process's life
+    pytest.importorskip("matplotlib")
+    summary = report.summarize([wrk_run("reactor-static", 100.0, 0.1, 1000),
+                                wrk_run("uvicorn", 50.0, 0.2, 500)])["plaintext"]
+    (tmp_path / "s.json").write_text(json.dumps(summary))
+    code = ("import json, sys; from bench import report; "
+            "print(report.write_chart('plaintext', json.load(open(sys.argv[1])), sys.argv[2]))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.json"),
+                          str(tmp_path / "c.png")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    with open(tmp_path / "c.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+# ---- compare ---------------------------------------------------------------------------
+
+def result_with(rps, cpu_us, p99=1000.0, kb=1.0):
+    return {"summary": {
+        "plaintext": {"reactor-static": {"rps_median": rps, "cpu_us_median": cpu_us,
+                                         "p99_us": p99},
+                      "uvicorn": {"rps_median": 40000.0, "cpu_us_median": 25.0, "p99_us": 1.0}},
+        "idle-memory": {"nginx": {"kb_per_conn_median": kb}}}}
+
+
+def test_is_regression_direction_and_threshold():
+    assert report.is_regression(100, 94, +1)            # throughput down 6 %
+    assert not report.is_regression(100, 96, +1)        # 4 %: within noise
+    assert not report.is_regression(100, 120, +1)       # an improvement
+    assert report.is_regression(10, 10.6, -1)           # CPU/request up 6 %
+    assert not report.is_regression(10, 9, -1)
+    assert not report.is_regression(None, 9, -1)
+    assert report.is_regression(100, 97, +1, threshold=2)
+
+
+def test_compare_flags_regressions_only():
+    a = result_with(130000.0, 7.0, kb=0.5)
+    b = result_with(120000.0, 7.2, p99=5000.0, kb=0.6)
+    text, regressions = report.compare(a, b)
+    flagged = {(s, n, m) for s, n, m, *_ in regressions}
+    assert flagged == {("plaintext", "reactor-static", "req/s"),
+                       ("idle-memory", "nginx", "KB/conn")}     # CPU +2.9 %, p99 not flagged
+    assert "req/s 130,000 -> 120,000 (-7.7%) REGRESSION" in text
+    assert "2 regression(s) over 5%" in text
+    _, none = report.compare(a, a)
+    assert none == []
+
+
+def test_compare_command_line(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(result_with(130000.0, 7.0)))
+    b.write_text(json.dumps(result_with(100000.0, 9.0)))
+    assert bench_run.main(["--compare", str(a), str(b)]) == 0
+    assert "REGRESSION" in capsys.readouterr().out
+    assert bench_run.main(["--compare", str(a), str(b), "--fail-on-regression"]) == 1
+    assert bench_run.main(["--compare", str(a), str(a), "--fail-on-regression"]) == 0
+
+
+# ---- command line and plan -------------------------------------------------------------
+
+def test_missing_wrk_says_how_to_install(monkeypatch, capsys):
+    monkeypatch.setattr(wrk, "find_wrk", lambda: None)
+    assert bench_run.main(["--scenarios", "plaintext", "--server-cpus", "0",
+                           "--client-cpus", "0"]) != 0
+    assert "apt-get install wrk" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_nonzero(capsys):
+    assert bench_run.main(["--scenarios", "nope"]) == 2
+    assert bench_run.main(["--servers", "nope"]) == 2
+    assert bench_run.main(["--server-cpus", "4096"]) == 2
+    assert "unknown server" in capsys.readouterr().err
+
+
+def test_parse_cpus():
+    assert bench_run.parse_cpus("1") == {1}
+    assert bench_run.parse_cpus("0-2,5") == {0, 1, 2, 5}
+
+
+def test_plan_exclusions_and_thread_variants():
+    post4k = bench_run.SCENARIO_BY_NAME["post4k"]
+    specs, skipped = bench_run.servers_for(post4k, {"reactor-static", "reactor-native"})
+    assert "reactor-static" in skipped and all(s.name != "reactor-static" for s in specs)
+    threads = bench_run.SCENARIO_BY_NAME["threads"]
+    specs, skipped = bench_run.servers_for(threads, set())
+    names = [s.name for s in specs] + list(skipped)
+    assert sorted(names) == ["reactor-static-t0", "reactor-static-t1", "reactor-static-t2",
+                             "reactor-static-t4"]
+    specs, skipped = bench_run.servers_for(threads, {"uvicorn"})
+    assert specs == [] and skipped == {}
+
+
+# ---- /proc sampling and the idle client ------------------------------------------------
+
+def test_proctree_includes_children():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        pids = proctree.tree(os.getpid())
+        assert pids[0] == os.getpid() and child.pid in pids
+        assert proctree.cpu_seconds(pids) > 0
+        assert proctree.rss_kb([child.pid]) > 0
+        assert proctree.cpu_ticks(2 ** 22 + 12345) == 0         # no such process
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_launcher_and_idle_connections_against_reactor():
+    pytest.importorskip("reactor.http_server")
+    from bench.launcher import RunningServer, probe
+    from bench.servers import SERVERS
+    with RunningServer(SERVERS["reactor-static"], server_cpus=None, cwd=ROOT,
+                       env=bench_run.child_env()) as srv:
+        srv.wait_ready()
+        assert probe(srv.port) == (200, b"Hello, World!")
+        assert srv.pid in proctree.tree(srv.pid)
+        conns = idle.open_idle("127.0.0.1", srv.port, 20, batch=8, timeout=10)
+        try:
+            assert (len(conns.socks), conns.failed) == (20, 0)
+            assert conns.still_open() == 20
+        finally:
+            conns.close()
+    assert not srv.alive()
+
+
+# ---- smoke run ---------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_smoke_run_reactor_static(tmp_path):
+    pytest.importorskip("reactor.http_server")
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpu, client_cpu = (cpus[1], cpus[0]) if len(cpus) > 1 else (cpus[0], cpus[0])
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--scenarios", "plaintext", "--servers",
+         "reactor-static", "--duration", "1", "--rounds", "1", "--warmup", "0",
+         "--connections", "16", "--server-cpus", str(server_cpu),
+         "--client-cpus", str(client_cpu), "--no-chart", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "| reactor-static |" in out.stdout
+    [json_path] = tmp_path.glob("*.json")
+    result = json.loads(json_path.read_text())
+    [run] = result["runs"]
+    assert run["ok"] and run["requests"] > 0 and run["errors"] == 0
+    assert run["cpu_us_per_req"] > 0
+    assert result["machine"]["pinning"] == {"server_cpus": str(server_cpu),
+                                            "client_cpus": str(client_cpu)}
+    assert json_path.with_suffix(".md").exists()
