@@ -696,7 +696,7 @@ cdef class HttpConnection(TcpConnection):
                 self._flush()
         else:
             rh_chunked_init(&self.chunked, self.cfg.limits.max_body_size, 16384)
-            self.body_buf = Buffer()
+            self.body_buf = Buffer(0)
             self.hstate = H_BODY_CHUNKED
             if expect and inp.readable() == 0:
                 self.output_buffer.append_nogil(<char *>CONTINUE_100, len(CONTINUE_100))

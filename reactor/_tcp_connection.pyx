@@ -77,8 +77,10 @@ cdef class TcpConnection(Channel):
         global _next_id
         Channel.__init__(self, loop, fd)
         self._eloop = loop
-        self.input_buffer = Buffer()
-        self.output_buffer = Buffer()
+        # buffers start empty (no heap block): an idle connection costs little;
+        # reads land in the 64 KiB stack spill and the buffer grows to fit
+        self.input_buffer = Buffer(0)
+        self.output_buffer = Buffer(0)
         self._conn_state = S_CONNECTING
         self._fd_open = True
         self._in_handler = False
