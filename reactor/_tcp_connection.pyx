@@ -191,7 +191,8 @@ cdef class TcpConnection(Channel):
         """The peer sent FIN.  Output still queued is delivered (the peer may
         only have half-closed) and the connection closes once it drains; a
         second EOF/HUP, or nothing queued, closes at once."""
-        if self._conn_state == S_CONNECTED and self.output_buffer.readable():
+        if (self._conn_state == S_CONNECTED or self._conn_state == S_DISCONNECTING) and \
+                self.output_buffer.readable() and not self._close_after_drain:
             self._conn_state = S_DISCONNECTING
             self._close_after_drain = True
             self._events &= ~EV_READ
