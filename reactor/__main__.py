@@ -114,9 +114,10 @@ def main(argv=None):
         print("reactor: %s" % exc, file=sys.stderr)
         return 2
     ref.append(server)
-    print("reactor: serving the demo on http://%s:%d (%d sub-reactor threads, %s)" % (
-        args.host, server.port, args.threads, args.dispatcher or "epoll"), file=sys.stderr, flush=True)
-    server.serve_forever()
+    ready = lambda: print("reactor: serving the demo on http://%s:%d (%d sub-reactor threads, %s)"
+                          % (args.host, server.port, args.threads, args.dispatcher or "epoll"),
+                          file=sys.stderr, flush=True)
+    server.serve_forever(on_ready=ready)
     return 0
 
 

@@ -58,6 +58,9 @@ class HttpServer:
                                  server_header=server_header.encode("latin-1")
                                  if server_header else b"", **limits)
         self.max_connections = max_connections
+        if not isinstance(graceful_timeout, (int, float)) or not graceful_timeout >= 0:
+            raise ValueError("graceful_timeout must be a number of seconds >= 0, got %r"
+                             % (graceful_timeout,))
         self.graceful_timeout = graceful_timeout
         self.loop_states = {}
         self._states_lock = threading.Lock()
@@ -134,8 +137,11 @@ class HttpServer:
         self.tcp.start_background()
         return self
 
-    def serve_forever(self, install_signal_handlers=True):
-        """Run in this thread until SIGINT/SIGTERM (graceful) or ``stop()``."""
+    def serve_forever(self, install_signal_handlers=True, on_ready=None):
+        """Run in this thread until SIGINT/SIGTERM (graceful) or ``stop()``.
+
+        ``on_ready()`` is called once the server listens and the signal
+        handlers are installed (e.g. to print "serving on ...")."""
         self.tcp.start()
         loop = self.tcp.loop
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
@@ -144,6 +150,8 @@ class HttpServer:
                 loop.run_in_loop(self._begin_shutdown)
             signal.signal(signal.SIGINT, on_signal)
             signal.signal(signal.SIGTERM, on_signal)
+        if on_ready is not None:
+            on_ready()
         try:
             loop.run()
         finally:

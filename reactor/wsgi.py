@@ -79,13 +79,16 @@ class _Body:
     iterable exactly once.  It is its own iterator, so a connection that
     closes the iterator it is pumping (client gone) closes the app's too."""
 
-    __slots__ = ("first", "it", "result", "closed")
+    __slots__ = ("first", "it", "result", "closed", "sr")
 
-    def __init__(self, first, it, result):
+    def __init__(self, first, it, result, sr=None):
         self.first = first
         self.it = it
         self.result = result
         self.closed = False
+        self.sr = sr            # write() calls made while iterating go out in order
+        if sr is not None:
+            sr.written = None   # everything written so far is in ``first``
 
     def __iter__(self):
         return self
@@ -95,9 +98,23 @@ class _Body:
             return self.first.pop(0)
         if self.it is None:
             raise StopIteration
-        c = next(self.it)
+        try:
+            c = next(self.it)
+        except StopIteration:
+            self.it = None
+            c = b""
         if not isinstance(c, (bytes, bytearray)):
             raise TypeError("the WSGI app yielded %s, not bytes" % type(c).__name__)
+        sr = self.sr
+        if sr is not None and sr.written:
+            late = sr.written
+            sr.written = None
+            if c:
+                late.append(c)
+            self.first = late
+            return self.first.pop(0)
+        if not c and self.it is None:
+            raise StopIteration
         return c
 
     def close(self):
@@ -227,7 +244,7 @@ class WSGIAdapter(WSGICore):
                 _close_quietly(result)
                 result = None
                 return make_response(sr, b"".join(first))
-            body = _Body(first, it, result)
+            body = _Body(first, it, result, sr)
             result = None
             sr.sent = True      # headers committed: a later exc_info call re-raises
             return make_response(sr, body)
@@ -347,10 +364,10 @@ class WSGIServer:
         self.http.start()
         return self
 
-    def serve_forever(self):
+    def serve_forever(self, on_ready=None):
         self._start_monitor()
         try:
-            self.http.serve_forever()
+            self.http.serve_forever(on_ready=on_ready)
         finally:
             self._cleanup()
 
@@ -425,8 +442,8 @@ def main_from_args(args):
     except (ValueError, TypeError, OSError) as exc:
         print("reactor: %s" % exc, file=sys.stderr)
         return 2
-    print("reactor: serving %s on http://%s:%d (%d sub-reactor threads, %d handler threads)"
-          % (args.app, args.host, server.port, args.threads, args.handler_threads),
-          file=sys.stderr, flush=True)
-    server.serve_forever()
+    server.serve_forever(on_ready=lambda: print(
+        "reactor: serving %s on http://%s:%d (%d sub-reactor threads, %d handler threads)"
+        % (args.app, args.host, server.port, args.threads, args.handler_threads),
+        file=sys.stderr, flush=True))
     return 0

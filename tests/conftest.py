@@ -7,6 +7,8 @@ exiting).  Measuring around each test keeps pytest's own fds out of it.
 """
 import faulthandler
 import gc
+import glob
+import importlib.util
 import os
 import socket
 import sys
@@ -16,7 +18,11 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
+# The package under test is the installed one (``pip install -e '.[test]'``,
+# or PYTHONPATH for the debug flavour); only when nothing is installed, fall
+# back to an in-place build in this checkout (``setup.py build_ext --inplace``).
+if importlib.util.find_spec("reactor") is None and \
+        glob.glob(os.path.join(ROOT, "reactor", "_sync*.so")) and ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 DISPATCHERS = ["epoll", "poll"]
