@@ -5,8 +5,6 @@ Every socket made here has a timeout, so a server bug shows up as a failed
 assertion or a ``socket.timeout``, never as a hung test run.
 """
 import contextlib
-import glob
-import importlib.util
 import os
 import socket
 import sys
@@ -15,11 +13,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The package under test is the installed one (``pip install -e '.[test]'``,
-# or PYTHONPATH for the debug flavour); only when nothing is installed, fall
-# back to an in-place build in this checkout (``setup.py build_ext --inplace``).
-if importlib.util.find_spec("reactor") is None and \
-        glob.glob(os.path.join(ROOT, "reactor", "_sync*.so")) and ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+# or PYTHONPATH for the debug flavour), so the checkout goes *last* on the
+# path: it provides ``bench`` and, with nothing installed, an in-place build.
+if ROOT not in sys.path:
+    sys.path.append(ROOT)
 
 from reactor.http_server import HttpServer  # noqa: E402
 
