@@ -75,6 +75,7 @@ cdef class HttpConnection(TcpConnection):
     cdef bint abort_after_write
     cdef bint lingering
     cdef bint peer_closed            # the client half-closed; finish, then close
+    cdef size_t out_mark             # output bytes pending at the last timeout check
     cdef int _abort_stream(self, object body) except -1
     cdef int _close_iterable(self, object body) except -1
     cdef int _log_access(self, HttpRequest req, int status, long long size) except -1
@@ -90,7 +91,8 @@ cdef class HttpConnection(TcpConnection):
     cdef int _process(self) except -1
     cdef int _flush(self) except -1
     cdef int _send_error(self, int status, str detail) except -1
-    cdef int _serve_static(self, const StaticRoute *r, bint head_only, bint keep_alive) except -1
+    cdef int _serve_static(self, const StaticRoute *r, bint head_only, bint keep_alive,
+                           bint http10) except -1
     cdef int _start_body(self, object request, int body_kind, uint64_t length, bint expect) except -1
     cdef int _dispatch(self, object request) except -1
     cdef int _pump_stream(self) except -1

@@ -108,11 +108,38 @@ cdef inline bint _name_is(bytes name, const char *lower, Py_ssize_t n):
     return True
 
 
+cdef inline bint _header_ok(bytes name, bytes value):
+    # re-checked here: HttpResponse.headers is a plain list a handler can edit
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(name)
+    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(name)
+    cdef unsigned char c
+    if n == 0:
+        return False
+    for i in range(n):
+        c = p[i]
+        if c <= 0x20 or c >= 0x7f or c == b'"' or c == b'(' or c == b')' or c == b',' or \
+                c == b'/' or c == b':' or c == b';' or c == b'<' or c == b'=' or c == b'>' or \
+                c == b'?' or c == b'@' or c == b'[' or c == b'\\' or c == b']' or \
+                c == b'{' or c == b'}':
+            return False
+    p = <const unsigned char *>PyBytes_AS_STRING(value)
+    n = PyBytes_GET_SIZE(value)
+    for i in range(n):
+        c = p[i]
+        if (c < 0x20 and c != 0x09) or c == 0x7f:
+            return False
+    return True
+
+
 cdef int _scan_headers(list headers, long long *declared) except -1:
-    """Flags for the headers a handler set; its Content-Length in *declared."""
+    """Flags for the headers a handler set; its Content-Length in *declared.
+    Raises ValueError for a name that is not a token or a value with CR, LF
+    or another CTL (no response splitting, whatever the handler did)."""
     cdef int flags = 0
     cdef bytes name, value
     for name, value in headers:
+        if not _header_ok(name, value):
+            raise ValueError("invalid response header %r: %r" % (name, value))
         if _name_is(name, b"content-length", 14):
             try:
                 declared[0] = int(value)
@@ -172,7 +199,7 @@ cdef class HttpConfig:
                 raise ValueError("%s must be a positive int, got %r" % (name, v))
         for name, v in (("keep_alive_timeout", keep_alive_timeout),
                         ("header_timeout", header_timeout), ("body_timeout", body_timeout)):
-            if not isinstance(v, (int, float)) or v <= 0:
+            if not isinstance(v, (int, float)) or not v > 0:     # NaN too
                 raise ValueError("%s must be a positive number of seconds, got %r" % (name, v))
         if max_headers > MAX_HEADER_CAP:
             raise ValueError("max_headers must be <= %d" % MAX_HEADER_CAP)
@@ -499,6 +526,9 @@ cdef class HttpConnection(TcpConnection):
             return 0
         if self.write_complete_callback is not None:
             self.write_complete_callback(self)
+        if self._idle_flag and self.hstate == H_HEAD:
+            # the response is out: the keep-alive clock starts now
+            self.deadline = monotonic() + self.cfg.keep_alive_timeout
         if self.paused:
             self.paused = False
             self._set_reading(True)
@@ -578,7 +608,10 @@ cdef class HttpConnection(TcpConnection):
             self.output_buffer.append_nogil(route.head, route.head_len)
             self.output_buffer.append_nogil(b"Date: ", 6)
             self.output_buffer.append_nogil(date, 29)
-            self.output_buffer.append_nogil(b"\r\n\r\n", 4)
+            if req.version_minor == 0:      # a 1.0 client keeps it only if told so
+                self.output_buffer.append_nogil(b"\r\nConnection: keep-alive\r\n\r\n", 28)
+            else:
+                self.output_buffer.append_nogil(b"\r\n\r\n", 4)
             if req.method_len == 3:
                 self.output_buffer.append_nogil(route.body, route.body_len)
             served += 1
@@ -611,6 +644,14 @@ cdef class HttpConnection(TcpConnection):
         self.in_process = True
         try:
             while self._conn_state == S_CONNECTED or self._conn_state == S_DISCONNECTING:
+                if self.paused and self.hstate == H_HEAD and self._conn_state == S_CONNECTED:
+                    # paused above the high-water mark: if the socket takes the whole
+                    # output now, no write event will come to resume reading
+                    self._flush()
+                    if self.paused and self.output_buffer.readable() == 0 and not self._writing():
+                        self.paused = False
+                        if not self.peer_closed:
+                            self._set_reading(True)
                 if self.paused or self.hstate == H_CLOSING or self.hstate == H_STREAM \
                         or self.hstate == H_WAIT:
                     break
@@ -638,7 +679,8 @@ cdef class HttpConnection(TcpConnection):
                                 (req.method_len == 4 and memcmp(req.method, b"HEAD", 4) == 0)):
                             head_only = req.method_len == 4
                             inp.retrieve_nogil(rc)
-                            self._serve_static(route, head_only, req.keep_alive and not cfg.stopping)
+                            self._serve_static(route, head_only, req.keep_alive and not cfg.stopping,
+                                               req.version_minor == 0)
                             continue
                     request = make_request(inp.peek_ptr(), rc, &req, self.peer_address)
                     inp.retrieve_nogil(rc)
@@ -704,7 +746,8 @@ cdef class HttpConnection(TcpConnection):
         self.deadline = self._eloop.cached_now + self.cfg.body_timeout
         return 0
 
-    cdef int _serve_static(self, const StaticRoute *r, bint head_only, bint keep_alive) except -1:
+    cdef int _serve_static(self, const StaticRoute *r, bint head_only, bint keep_alive,
+                           bint http10) except -1:
         cdef Buffer out = self.output_buffer
         cdef const char *date
         with nogil:
@@ -713,7 +756,9 @@ cdef class HttpConnection(TcpConnection):
             out.append_nogil(r.head, r.head_len)
             out.append_nogil(b"Date: ", 6)
             out.append_nogil(date, 29)
-            if keep_alive:
+            if keep_alive and http10:
+                out.append_nogil(b"\r\nConnection: keep-alive\r\n\r\n", 28)
+            elif keep_alive:
                 out.append_nogil(b"\r\n\r\n", 4)
             else:
                 out.append_nogil(b"\r\nConnection: close\r\n\r\n", 23)
@@ -1169,7 +1214,17 @@ cdef class HttpConnection(TcpConnection):
 
     def _on_timeout(self):
         """The deadline passed: 408 for a half-received request, else close."""
+        cdef size_t pending = self.output_buffer.readable()
         if self._conn_state == S_DISCONNECTED:
+            return
+        if pending and self.hstate == H_HEAD and not self.lingering:
+            # a response is still going out, so the connection is not idle: wait
+            # while the client reads, close if it read nothing for a whole timeout
+            if pending != self.out_mark:
+                self.out_mark = pending
+                self.deadline = monotonic() + self.cfg.keep_alive_timeout
+            else:
+                self._handle_close()
             return
         if self.hstate == H_HEAD and self.input_buffer.readable() == 0:
             self._handle_close()            # idle keep-alive connection
