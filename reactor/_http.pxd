@@ -85,6 +85,7 @@ cdef class HttpConnection(TcpConnection):
     cdef long long sf_left
     cdef bint sf_short               # declared length longer than the file
     cdef int _pump_sendfile(self) except -1
+    cdef int _arm_send_timeout(self) except -1
     cdef int _write_response(self, HttpRequest req, object result) except -1
     cdef int _append_head(self, int status, object headers, int flags, object ctype) except -1
     cdef int _append_end(self, bint keep_alive, bint http10) except -1

@@ -306,6 +306,23 @@ cdef class HttpConfig:
         return NULL
 
 
+cdef void append_static(Buffer out, const StaticRoute *r, bint head_only, bint keep_alive,
+                        bint http10) noexcept nogil:
+    """Frame a static route's answer into ``out``: its prebuilt head, Date,
+    the Connection header the request needs, and the body unless HEAD."""
+    out.append_nogil(r.head, r.head_len)
+    out.append_nogil(b"Date: ", 6)
+    out.append_nogil(rh_http_date(), 29)
+    if keep_alive and http10:
+        out.append_nogil(b"\r\nConnection: keep-alive\r\n\r\n", 28)
+    elif keep_alive:
+        out.append_nogil(b"\r\n\r\n", 4)
+    else:
+        out.append_nogil(b"\r\nConnection: close\r\n\r\n", 23)
+    if not head_only:
+        out.append_nogil(r.body, r.body_len)
+
+
 cdef class LoopState:
     """Per-loop bookkeeping: live connections, counters, the timeout sweeper.
     Loop thread only."""
@@ -577,7 +594,6 @@ cdef class HttpConnection(TcpConnection):
         cdef rh_request req
         cdef rh_header hdrs[MAX_HEADER_CAP]
         cdef const StaticRoute *route
-        cdef const char *date
         cdef int rc, err = 0
         cdef ssize_t n
         cdef unsigned long long served = 0
@@ -604,16 +620,8 @@ cdef class HttpConnection(TcpConnection):
             if route == NULL:
                 break
             self.input_buffer.retrieve_nogil(rc)
-            date = rh_http_date()
-            self.output_buffer.append_nogil(route.head, route.head_len)
-            self.output_buffer.append_nogil(b"Date: ", 6)
-            self.output_buffer.append_nogil(date, 29)
-            if req.version_minor == 0:      # a 1.0 client keeps it only if told so
-                self.output_buffer.append_nogil(b"\r\nConnection: keep-alive\r\n\r\n", 28)
-            else:
-                self.output_buffer.append_nogil(b"\r\n\r\n", 4)
-            if req.method_len == 3:
-                self.output_buffer.append_nogil(route.body, route.body_len)
+            append_static(self.output_buffer, route, req.method_len == 4, True,
+                          req.version_minor == 0)
             served += 1
         if served:
             self.requests += served
@@ -749,21 +757,9 @@ cdef class HttpConnection(TcpConnection):
     cdef int _serve_static(self, const StaticRoute *r, bint head_only, bint keep_alive,
                            bint http10) except -1:
         cdef Buffer out = self.output_buffer
-        cdef const char *date
         with nogil:
             # appends the route's prebuilt bytes to this connection's output buffer
-            date = rh_http_date()
-            out.append_nogil(r.head, r.head_len)
-            out.append_nogil(b"Date: ", 6)
-            out.append_nogil(date, 29)
-            if keep_alive and http10:
-                out.append_nogil(b"\r\nConnection: keep-alive\r\n\r\n", 28)
-            elif keep_alive:
-                out.append_nogil(b"\r\n\r\n", 4)
-            else:
-                out.append_nogil(b"\r\nConnection: close\r\n\r\n", 23)
-            if not head_only:
-                out.append_nogil(r.body, r.body_len)
+            append_static(out, r, head_only, keep_alive, http10)
         self.lstate.static_requests += 1
         self._finish_request(keep_alive)
         return 0
@@ -1021,6 +1017,7 @@ cdef class HttpConnection(TcpConnection):
                 if self._conn_state == S_DISCONNECTED:
                     return 0
                 if out.readable() > self.cfg.output_high_water:
+                    self._arm_send_timeout()
                     return 0        # resumed by _on_write_drained
         # finished
         self.stream = None
@@ -1115,6 +1112,7 @@ cdef class HttpConnection(TcpConnection):
             if err == EAGAIN:
                 self._events |= 2
                 self._eloop.update_channel_c(self)
+                self._arm_send_timeout()
                 return 0
             self.sf_fd = -1
             self._handle_close()
@@ -1212,10 +1210,25 @@ cdef class HttpConnection(TcpConnection):
             self._set_reading(True)
         return 0
 
+    cdef int _arm_send_timeout(self) except -1:
+        # a streamed response waits for the client to read: it must make
+        # progress within body_timeout (nginx's send_timeout), else it is cut
+        self.out_mark = self.output_buffer.readable() + <size_t>self.sf_left
+        self.deadline = monotonic() + self.cfg.body_timeout
+        return 0
+
     def _on_timeout(self):
         """The deadline passed: 408 for a half-received request, else close."""
         cdef size_t pending = self.output_buffer.readable()
         if self._conn_state == S_DISCONNECTED:
+            return
+        if self.hstate == H_STREAM:
+            if pending + <size_t>self.sf_left != self.out_mark:
+                self._arm_send_timeout()        # the client took bytes: keep going
+            else:
+                log.info("closing %s: the client read nothing of a streamed response for %.1fs",
+                         self.peer_address, self.cfg.body_timeout)
+                self._handle_close()
             return
         if pending and self.hstate == H_HEAD and not self.lingering:
             # a response is still going out, so the connection is not idle: wait

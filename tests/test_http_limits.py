@@ -223,6 +223,25 @@ def test_client_that_never_reads_is_closed():
             assert wait_for(lambda: live_connections(srv) == 0, 3)
 
 
+def test_streaming_client_that_never_reads_is_closed():
+    # a streamed body must make progress within body_timeout (a send timeout)
+    closed = []
+
+    def endless():
+        try:
+            while True:
+                yield b"s" * 65536
+        finally:
+            closed.append(True)
+
+    with serve(lambda req: HttpResponse(endless()), body_timeout=0.4, header_timeout=5) as srv:
+        with Client(srv.port) as c:
+            c.send(get("/"))
+            assert wait_for(lambda: live_connections(srv) == 1, 2)
+            assert wait_for(lambda: live_connections(srv) == 0, 4)
+            assert wait_for(lambda: closed == [True], 2)
+
+
 # ---- max_connections --------------------------------------------------------------------------------
 
 def test_max_connections():
