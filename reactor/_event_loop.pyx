@@ -24,7 +24,8 @@ from reactor.includes.posix_extra cimport (
     close as c_close, pthread_self, timespec, clock_gettime, CLOCK_MONOTONIC, errno, EAGAIN, EINTR)
 from reactor._sync cimport Mutex
 from reactor._channel cimport (
-    Channel, ChannelMap, CH_NEW, CH_ADDED, CH_DELETED, EV_NONE, EV_READ, FAST_DONE, FAST_PROCESS)
+    Channel, ChannelMap, CH_NEW, CH_ADDED, CH_DELETED, EV_NONE, EV_READ, FAST_DONE, FAST_PROCESS,
+    FAST_SLOW)
 from reactor._dispatcher cimport EventDispatcher
 from reactor._dispatcher import make_dispatcher
 
@@ -206,6 +207,8 @@ cdef class EventLoop:
         events that need Python are then handled with the GIL, once per batch.
         """
         cdef int n, i, fd, timeout, code
+        cdef bint all_done
+        cdef double next_deadline, wait_s
         cdef int wake = self._wake_rfd
         cdef EventDispatcher disp = self.dispatcher
         cdef ChannelMap cmap = self.channel_map
@@ -229,22 +232,39 @@ cdef class EventLoop:
                     if objs == NULL:
                         raise MemoryError()
                     objs_cap = disp.fired_cap
+                next_deadline = (<_HeapEntry>self._timers[0]).when if self._timers else 0.0
                 with nogil:
                     # waits, then lets each fired channel handle its event
                     # without the GIL; touches only the dispatcher's fired
                     # arrays, the channel map and the channels' C state, all
-                    # owned by this loop thread
-                    n = disp.wait_nogil(timeout)
-                    for i in range(n):
-                        fd = disp.fired_fd[i]
-                        p = cmap.lookup(fd) if fd != wake else NULL
-                        objs[i] = p
-                        if p != NULL and (<Channel>p).fast_ok:
-                            code = (<Channel>p).fast_event(disp.fired_events[i])
-                            if code == FAST_DONE:
-                                objs[i] = NULL
-                            elif code == FAST_PROCESS:
-                                disp.fired_events[i] = -1
+                    # owned by this loop thread.  While every event is fully
+                    # handled here (static routes) and no timer is due, it
+                    # keeps looping without ever taking the GIL.
+                    while True:
+                        n = disp.wait_nogil(timeout)
+                        if n <= 0:
+                            break       # a timeout (timers / functors due) or an error
+                        all_done = True
+                        for i in range(n):
+                            fd = disp.fired_fd[i]
+                            p = cmap.lookup(fd) if fd != wake else NULL
+                            objs[i] = p
+                            code = FAST_SLOW
+                            if p != NULL and (<Channel>p).fast_ok:
+                                code = (<Channel>p).fast_event(disp.fired_events[i])
+                                if code == FAST_DONE:
+                                    objs[i] = NULL
+                                elif code == FAST_PROCESS:
+                                    disp.fired_events[i] = -1
+                            if code != FAST_DONE:
+                                all_done = False    # the wakeup fd or a Python event
+                        if not all_done or self._quit:
+                            break
+                        if next_deadline > 0:
+                            wait_s = next_deadline - monotonic()
+                            if wait_s <= 0:
+                                break   # a timer is due: run it with the GIL
+                            timeout = <int>(wait_s * 1000.0) + 1
                 n = disp.check_result(n)
                 self.cached_now = monotonic()
                 for i in range(n):
