@@ -121,8 +121,15 @@ cdef class Buffer:
         vec[0].iov_len = writable
         vec[1].iov_base = spill
         vec[1].iov_len = SPILL_SIZE
+        if self._exports != 0:
+            # a memoryview pins the bytes: the buffer cannot grow, so read only
+            # what fits (nothing may be read that cannot be kept)
+            if writable == 0:
+                err[0] = 105    # ENOBUFS
+                return -1
+            vec[1].iov_len = 0
         while True:
-            n = readv(fd, vec, 2 if writable < SPILL_SIZE else 1)
+            n = readv(fd, vec, 2 if writable < SPILL_SIZE and self._exports == 0 else 1)
             if n >= 0 or errno != EINTR:
                 break
         if n < 0:

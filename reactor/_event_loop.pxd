@@ -42,6 +42,7 @@ cdef class EventLoop:
     cdef int _check_open(self) except -1
     cdef int update_channel_c(self, Channel ch) except -1
     cdef int remove_channel_c(self, Channel ch) except -1
+    cdef void _lock(self)
     cdef int _wakeup(self) except -1
     cdef int _queue_channel_op(self, int op, Channel ch) except -1
     cdef int _handle_wakeup(self) except -1

@@ -264,7 +264,7 @@ cdef class EventLoop:
                             wait_s = next_deadline - monotonic()
                             if wait_s <= 0:
                                 break   # a timer is due: run it with the GIL
-                            timeout = <int>(wait_s * 1000.0) + 1
+                            timeout = <int>(min(wait_s, 2000000.0) * 1000.0) + 1
                 n = disp.check_result(n)
                 self.cached_now = monotonic()
                 for i in range(n):
@@ -337,11 +337,18 @@ cdef class EventLoop:
 
     # ---- wakeup and functors ------------------------------------------------
 
+    cdef inline void _lock(self):
+        # with the GIL held: never block on the mutex while holding the GIL
+        # (its holder may need the GIL, e.g. a finalizer run by an allocation)
+        if not self._mutex.try_acquire_nogil():
+            with nogil:
+                self._mutex.acquire_nogil()
+
     cdef int _wakeup(self) except -1:
         cdef uint64_t one = 1
         cdef ssize_t n = 0
         cdef int err = 0
-        self._mutex.acquire_nogil()
+        self._lock()
         if not self._closed:        # close() shuts the eventfd under this mutex
             n = c_write(self._wake_wfd, &one, sizeof(one))
             if n < 0:
@@ -367,7 +374,7 @@ cdef class EventLoop:
         self._check_open()
         if not callable(fn):
             raise TypeError("queue_in_loop() needs a callable, got %r" % (fn,))
-        self._mutex.acquire_nogil()
+        self._lock()
         closed = self._closed           # checked again under the lock: close() races
         if not closed:
             self._functors.append(fn)
@@ -396,7 +403,7 @@ cdef class EventLoop:
         cdef Py_ssize_t i
         if not self._pending_channels and not self._functors:
             return 0
-        self._mutex.acquire_nogil()
+        self._lock()
         chans = self._pending_channels
         funcs = self._functors
         self._pending_channels = []
@@ -471,7 +478,7 @@ cdef class EventLoop:
             else:
                 self.update_channel_c(ch)
             return 0
-        self._mutex.acquire_nogil()
+        self._lock()
         closed = self._closed           # checked again under the lock: close() races
         if not closed:
             self._pending_channels.append((op, ch))

@@ -12,6 +12,10 @@ cdef struct StaticRoute:
     char *body
     size_t body_len
 
+cdef struct RouteTable:
+    int n
+    StaticRoute *routes     # right after this struct, in the same block
+
 cdef class HttpConfig:
     cdef rh_limits limits
     cdef public object handler
@@ -23,9 +27,9 @@ cdef class HttpConfig:
     cdef public bint stopping           # graceful stop: answer with Connection: close
     cdef public object server_header    # bytes
     cdef public object on_error         # callable(exc, request) -> None, for logging
-    cdef StaticRoute *routes
-    cdef int nroutes
-    cdef int routes_cap
+    cdef RouteTable *table           # published with a release store (copy-on-write)
+    cdef list _retired               # old tables and replaced strings, freed with the config
+    cdef bint has_routes(self) noexcept nogil
     cdef const StaticRoute *find_route(self, const char *path, size_t n) noexcept nogil
 
 cdef class LoopState:

@@ -47,6 +47,14 @@ access_log = logging.getLogger("reactor.access")
 
 cdef extern from *:
     """
+    #define RH_RT_LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+    #define RH_RT_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+    """
+    RouteTable *rt_load "RH_RT_LOAD"(RouteTable *p) nogil
+    void rt_store "RH_RT_STORE"(RouteTable *p, RouteTable *v) nogil
+
+cdef extern from *:
+    """
     #include <time.h>
     /* RFC 9110 IMF-fixdate, formatted at most once per second per thread
        (each loop has its own thread, so this is per loop). */
@@ -185,9 +193,8 @@ cdef class HttpConfig:
     Set up before the server starts; read by every loop thread."""
 
     def __cinit__(self):
-        self.routes = NULL
-        self.nroutes = 0
-        self.routes_cap = 0
+        self.table = NULL
+        self._retired = []
 
     def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
                  max_headers=100, max_body_size=16 * 1024 * 1024, keep_alive_timeout=5.0,
@@ -218,11 +225,16 @@ cdef class HttpConfig:
 
     def __dealloc__(self):
         cdef int i
-        for i in range(self.nroutes):
-            free(self.routes[i].path)
-            free(self.routes[i].head)
-            free(self.routes[i].body)
-        free(self.routes)
+        cdef RouteTable *t = self.table
+        if t != NULL:
+            for i in range(t.n):
+                free(t.routes[i].path)
+                free(t.routes[i].head)
+                free(t.routes[i].body)
+            free(t)
+        if self._retired is not None:
+            for addr in self._retired:
+                free(<void *><size_t>addr)
 
     @property
     def max_body_size(self):
@@ -269,40 +281,61 @@ cdef class HttpConfig:
         else:
             b = b""
         head = b"".join(lines)
-        for i in range(self.nroutes):
-            if self.routes[i].path_len == <size_t>len(p) and memcmp(self.routes[i].path, <char *>p, len(p)) == 0:
-                r = &self.routes[i]
-                free(r.path); free(r.head); free(r.body)
+        # copy-on-write: loop threads read the table without the GIL or a lock,
+        # so build a new one, publish it with one release store, and keep the
+        # old table (and replaced strings) alive until the config is freed
+        cdef RouteTable *old = self.table
+        cdef RouteTable *t
+        cdef int n_old = old.n if old != NULL else 0, idx = n_old, n_new
+        for i in range(n_old):
+            if old.routes[i].path_len == <size_t>len(p) and \
+                    memcmp(old.routes[i].path, <char *>p, len(p)) == 0:
+                idx = i
                 break
-        else:
-            if self.nroutes == self.routes_cap:
-                newcap = self.routes_cap * 2 if self.routes_cap else 8
-                nr = <StaticRoute *>realloc(self.routes, newcap * sizeof(StaticRoute))
-                if nr == NULL:
-                    raise MemoryError()
-                self.routes = nr
-                self.routes_cap = newcap
-            r = &self.routes[self.nroutes]
-            self.nroutes += 1
+        n_new = n_old + 1 if idx == n_old else n_old
+        t = <RouteTable *>malloc(sizeof(RouteTable) + n_new * sizeof(StaticRoute))
+        if t == NULL:
+            raise MemoryError()
+        t.n = n_new
+        t.routes = <StaticRoute *>(<char *>t + sizeof(RouteTable))
+        for i in range(n_old):
+            t.routes[i] = old.routes[i]
+        r = &t.routes[idx]
         r.path = <char *>malloc(len(p) + 1)
         r.head = <char *>malloc(len(head) + 1)
         r.body = <char *>malloc(len(b) + 1)
         if r.path == NULL or r.head == NULL or r.body == NULL:
+            free(r.path); free(r.head); free(r.body); free(t)
             raise MemoryError()
         memcpy(r.path, <char *>p, len(p)); r.path_len = len(p)
         memcpy(r.head, <char *>head, len(head)); r.head_len = len(head)
         memcpy(r.body, <char *>b, len(b)); r.body_len = len(b)
+        if idx < n_old:
+            self._retired.extend([<size_t>old.routes[idx].path, <size_t>old.routes[idx].head,
+                                  <size_t>old.routes[idx].body])
+        rt_store(self.table, t)
+        if old != NULL:
+            self._retired.append(<size_t>old)
 
     def static_paths(self):
         cdef int i
-        return [self.routes[i].path[:self.routes[i].path_len].decode("latin-1")
-                for i in range(self.nroutes)]
+        cdef RouteTable *t = self.table
+        if t == NULL:
+            return []
+        return [t.routes[i].path[:t.routes[i].path_len].decode("latin-1") for i in range(t.n)]
+
+    cdef bint has_routes(self) noexcept nogil:
+        cdef RouteTable *t = rt_load(self.table)
+        return t != NULL and t.n > 0
 
     cdef const StaticRoute *find_route(self, const char *path, size_t n) noexcept nogil:
         cdef int i
-        for i in range(self.nroutes):
-            if self.routes[i].path_len == n and memcmp(self.routes[i].path, path, n) == 0:
-                return &self.routes[i]
+        cdef RouteTable *t = rt_load(self.table)
+        if t == NULL:
+            return NULL
+        for i in range(t.n):
+            if t.routes[i].path_len == n and memcmp(t.routes[i].path, path, n) == 0:
+                return &t.routes[i]
         return NULL
 
 
@@ -526,7 +559,8 @@ cdef class HttpConnection(TcpConnection):
             return 0
         if self.in_process:
             return 0
-        if self.hstate == H_WAIT:
+        if self.hstate == H_WAIT or self.hstate == H_STREAM:
+            # no request is read meanwhile: cap what a client can pile up
             if self.input_buffer.readable() > self.cfg.limits.max_header_size and not self.paused:
                 self.paused = True
                 self._set_reading(False)
@@ -605,7 +639,7 @@ cdef class HttpConnection(TcpConnection):
             return FAST_SLOW
         if n < 0:
             return FAST_DONE
-        if self.cfg.nroutes == 0 or self.cfg.access_log or self.cfg.stopping:
+        if not self.cfg.has_routes() or self.cfg.access_log or self.cfg.stopping:
             return FAST_PROCESS
         while self.input_buffer.readable() and self.output_buffer.readable() <= self.cfg.output_high_water:
             req.headers = hdrs
@@ -680,7 +714,7 @@ cdef class HttpConnection(TcpConnection):
                         self._send_error(rh_error_status(rc),
                                          req.error.decode("latin-1") if req.error != NULL else "")
                         break
-                    if req.body_kind == RH_BODY_NONE and cfg.nroutes:
+                    if req.body_kind == RH_BODY_NONE and cfg.has_routes():
                         route = cfg.find_route(req.path, req.path_len)
                         if route != NULL and (
                                 (req.method_len == 3 and memcmp(req.method, b"GET", 3) == 0) or
@@ -1190,6 +1224,8 @@ cdef class HttpConnection(TcpConnection):
             if out.readable():
                 self._events |= 2       # EV_WRITE: finish when the socket drains
                 self._eloop.update_channel_c(self)
+                if self.deadline == 0:
+                    self._arm_send_timeout()    # never wait forever for a reader
                 return 0
         if out.readable() == 0 and not self._writing():
             if self.abort_after_write:
@@ -1222,11 +1258,12 @@ cdef class HttpConnection(TcpConnection):
         cdef size_t pending = self.output_buffer.readable()
         if self._conn_state == S_DISCONNECTED:
             return
-        if self.hstate == H_STREAM:
+        if self.hstate == H_STREAM or (self.hstate == H_CLOSING and not self.lingering
+                                       and pending + <size_t>self.sf_left):
             if pending + <size_t>self.sf_left != self.out_mark:
                 self._arm_send_timeout()        # the client took bytes: keep going
             else:
-                log.info("closing %s: the client read nothing of a streamed response for %.1fs",
+                log.info("closing %s: the client read nothing of the response for %.1fs",
                          self.peer_address, self.cfg.body_timeout)
                 self._handle_close()
             return

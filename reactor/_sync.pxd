@@ -6,6 +6,7 @@ cdef class Mutex:
     cdef bint _ready
     cdef unsigned long _owner       # pthread_self() of the holder, 0 when free
     cdef void acquire_nogil(self) noexcept nogil
+    cdef bint try_acquire_nogil(self) noexcept nogil
     cdef void release_nogil(self) noexcept nogil
 
 cdef class Cond:

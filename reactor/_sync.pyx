@@ -32,6 +32,12 @@ cdef class Mutex:
         pthread_mutex_lock(&self._m)
         self._owner = pthread_self()
 
+    cdef bint try_acquire_nogil(self) noexcept nogil:
+        if pthread_mutex_trylock(&self._m) == 0:
+            self._owner = pthread_self()
+            return True
+        return False
+
     cdef void release_nogil(self) noexcept nogil:
         self._owner = 0
         pthread_mutex_unlock(&self._m)

@@ -282,3 +282,38 @@ def test_connection_refused_after_stop():
         port = srv.port
     with pytest.raises(OSError):
         connect(port, timeout=1).close()
+
+
+def test_closing_response_to_a_client_that_never_reads_is_closed():
+    # Connection: close + a body larger than the socket buffers + a client
+    # that never reads: the server must not hold the connection forever
+    big = b"z" * (8 << 20)
+    with serve(lambda req: big, body_timeout=0.4, header_timeout=5) as srv:
+        with Client(srv.port) as c:
+            c.send(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            assert wait_for(lambda: live_connections(srv) == 1, 2)
+            assert wait_for(lambda: live_connections(srv) == 0, 4)
+
+
+def test_input_is_capped_while_a_response_streams():
+    # a client that floods requests while a streamed response is stuck must
+    # not make the server buffer them without limit
+    def endless():
+        while True:
+            yield b"s" * 65536
+
+    with serve(lambda req: HttpResponse(endless()), body_timeout=5, header_timeout=5,
+               max_header_size=1024) as srv:
+        with Client(srv.port) as c:
+            c.send(get("/"))
+            assert wait_for(lambda: live_connections(srv) == 1, 2)
+            c.sock.setblocking(False)
+            sent = 0
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                try:
+                    sent += c.sock.send(get("/") * 64)
+                except BlockingIOError:
+                    time.sleep(0.01)
+            # the kernel buffers fill up and the server stops reading
+            assert sent < 64 << 20, sent
