@@ -26,6 +26,7 @@ if SANITIZE:
 # C sources a module needs besides its own generated .c
 C_DEPS = {
     "reactor._http": ["csrc/http_parser.c"],
+    "reactor._http_request": ["csrc/http_parser.c"],
     "reactor._wsgi": ["csrc/http_parser.c"],
 }
 

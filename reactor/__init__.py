@@ -16,7 +16,7 @@ from reactor.acceptor import Acceptor
 from reactor.tcp_server import TcpServer
 from reactor.http_response import HttpResponse
 from reactor.http_server import HttpServer
-from reactor._http import HttpRequest, Headers, HttpParseError
+from reactor._http_request import HttpRequest, Headers, HttpParseError
 
 __version__ = "0.1.0"
 

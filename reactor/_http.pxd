@@ -3,34 +3,8 @@ from libc.stdint cimport uint64_t
 from reactor.includes.http_parser cimport rh_limits, rh_chunked
 from reactor._buffer cimport Buffer
 from reactor._tcp_connection cimport TcpConnection
-
-cdef struct StaticRoute:
-    char *path
-    size_t path_len
-    char *head          # status line + fixed headers, without Date / Connection / final CRLF
-    size_t head_len
-    char *body
-    size_t body_len
-
-cdef struct RouteTable:
-    int n
-    StaticRoute *routes     # right after this struct, in the same block
-
-cdef class HttpConfig:
-    cdef rh_limits limits
-    cdef public object handler
-    cdef public double keep_alive_timeout
-    cdef public double header_timeout
-    cdef public double body_timeout
-    cdef public size_t output_high_water
-    cdef public bint access_log
-    cdef public bint stopping           # graceful stop: answer with Connection: close
-    cdef public object server_header    # bytes
-    cdef public object on_error         # callable(exc, request) -> None, for logging
-    cdef RouteTable *table           # published with a release store (copy-on-write)
-    cdef list _retired               # old tables and replaced strings, freed with the config
-    cdef bint has_routes(self) noexcept nogil
-    cdef const StaticRoute *find_route(self, const char *path, size_t n) noexcept nogil
+from reactor._http_request cimport HttpRequest
+from reactor._http_config cimport HttpConfig, StaticRoute
 
 cdef class LoopState:
     cdef public object loop
@@ -41,22 +15,6 @@ cdef class LoopState:
     cdef public object sweeper
     cdef public object current_request  # the request whose handler runs now, or None
     cdef public double current_since    # when that handler started (monotonic)
-
-cdef class HttpRequest:
-    cdef readonly str method
-    cdef readonly str target
-    cdef readonly str path
-    cdef readonly str query
-    cdef readonly str version
-    cdef readonly bint keep_alive
-    cdef readonly bint expect_continue
-    cdef readonly object remote_addr
-    cdef public bytes body
-    cdef public object context
-    cdef readonly double start_time
-    cdef bytes _head
-    cdef object _headers
-    cdef public object connection
 
 cdef class HttpConnection(TcpConnection):
     cdef HttpConfig cfg

@@ -8,22 +8,22 @@ request state machine::
       │  ──(registered static route)───────► answered in C, GIL released
       └──(malformed / over a limit)──► error response, CLOSING (lingering close)
 
-Every complete request in the input buffer is handled in order
-(pipelining); responses are appended to the output buffer and written with
+Requests are ``HttpRequest`` objects (``_http_request``); the handler,
+limits and static routes come from the server's ``HttpConfig``
+(``_http_config``).  Every complete request in the input buffer is handled
+in order (pipelining); responses are appended to the output buffer and written with
 one ``send`` per batch.  Above the output high-water mark reading pauses
 until the peer drains it.  Header/body/keep-alive timeouts are deadlines
 checked by one sweeper timer per loop (``LoopState``), so re-arming a
 timeout per request is one float store.
 """
 import logging
-import sys
 import time
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.stdint cimport uint64_t
-from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy, memcmp
+
+from libc.string cimport memcmp
 from libc.stdio cimport snprintf
 cdef extern from "<ctype.h>" nogil:
     int tolower(int c)
@@ -41,45 +41,14 @@ from reactor._tcp_connection cimport (
     TcpConnection, S_CONNECTED, S_DISCONNECTING, S_DISCONNECTED)
 from reactor._http_response cimport HttpResponse, validate_header
 from reactor._http_response import REASONS
+from reactor._http_request cimport HttpRequest, make_request, MAX_HEADER_CAP
+from reactor._http_config cimport (
+    HttpConfig, StaticRoute, append_static, http_date_c, status_line)
 
 log = logging.getLogger("reactor.http")
 access_log = logging.getLogger("reactor.access")
 
-cdef extern from *:
-    """
-    #define RH_RT_LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
-    #define RH_RT_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
-    """
-    RouteTable *rt_load "RH_RT_LOAD"(RouteTable *p) nogil
-    void rt_store "RH_RT_STORE"(RouteTable *p, RouteTable *v) nogil
-
-cdef extern from *:
-    """
-    #include <time.h>
-    /* RFC 9110 IMF-fixdate, formatted at most once per second per thread
-       (each loop has its own thread, so this is per loop). */
-    static __thread time_t rh_date_sec = 0;
-    static __thread char rh_date_buf[32];
-    static const char *rh_http_date(void) {
-        static const char days[7][4] = {"Sun","Mon","Tue","Wed","Thu","Fri","Sat"};
-        static const char mons[12][4] = {"Jan","Feb","Mar","Apr","May","Jun",
-                                         "Jul","Aug","Sep","Oct","Nov","Dec"};
-        time_t now = time(NULL);
-        if (now != rh_date_sec) {
-            struct tm tm;
-            gmtime_r(&now, &tm);
-            snprintf(rh_date_buf, sizeof rh_date_buf, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-                     days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec);
-            rh_date_sec = now;
-        }
-        return rh_date_buf;
-    }
-    """
-    const char *rh_http_date() nogil
-
 cdef enum:
-    MAX_HEADER_CAP = 256
     H_HEAD = 0          # waiting for / parsing a request head
     H_BODY_LENGTH = 1   # collecting a Content-Length body
     H_BODY_CHUNKED = 2  # decoding a chunked body
@@ -95,7 +64,6 @@ cdef bytes CONN_CLOSE = b"Connection: close\r\n"
 cdef bytes CONN_KEEPALIVE = b"Connection: keep-alive\r\n"
 cdef bytes TE_CHUNKED = b"Transfer-Encoding: chunked\r\n"
 
-cdef object _STATUS_LINES = {}
 cdef object _TEXT_UTF8 = b"text/plain; charset=utf-8"
 
 cdef enum:
@@ -171,191 +139,6 @@ cdef int _scan_headers(list headers, long long *declared) except -1:
 DEFER = object()
 
 
-cdef bytes status_line(int status):
-    cdef object line = _STATUS_LINES.get(status)
-    if line is None:
-        reason = REASONS.get(status, "Unknown")
-        line = ("HTTP/1.1 %d %s\r\n" % (status, reason)).encode("latin-1")
-        _STATUS_LINES[status] = line
-    return line
-
-
-def http_date():
-    """The current IMF-fixdate (cached per second per thread)."""
-    return rh_http_date().decode("ascii")
-
-
-# ---------------------------------------------------------------------------
-# configuration shared by every connection of one server
-
-cdef class HttpConfig:
-    """Limits, timeouts, the handler and the static route table of a server.
-    Set up before the server starts; read by every loop thread."""
-
-    def __cinit__(self):
-        self.table = NULL
-        self._retired = []
-
-    def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
-                 max_headers=100, max_body_size=16 * 1024 * 1024, keep_alive_timeout=5.0,
-                 header_timeout=10.0, body_timeout=30.0, output_high_water=1024 * 1024,
-                 access_log=False, server_header=b"reactor"):
-        for name, v in (("max_request_line", max_request_line), ("max_header_size", max_header_size),
-                        ("max_headers", max_headers), ("max_body_size", max_body_size)):
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError("%s must be a positive int, got %r" % (name, v))
-        for name, v in (("keep_alive_timeout", keep_alive_timeout),
-                        ("header_timeout", header_timeout), ("body_timeout", body_timeout)):
-            if not isinstance(v, (int, float)) or not v > 0:     # NaN too
-                raise ValueError("%s must be a positive number of seconds, got %r" % (name, v))
-        if max_headers > MAX_HEADER_CAP:
-            raise ValueError("max_headers must be <= %d" % MAX_HEADER_CAP)
-        self.limits.max_request_line = max_request_line
-        self.limits.max_header_size = max_header_size
-        self.limits.max_headers = max_headers
-        self.limits.max_body_size = max_body_size
-        self.handler = handler
-        self.keep_alive_timeout = keep_alive_timeout
-        self.header_timeout = header_timeout
-        self.body_timeout = body_timeout
-        self.output_high_water = output_high_water
-        self.access_log = access_log
-        self.stopping = False
-        self.server_header = server_header
-
-    def __dealloc__(self):
-        cdef int i
-        cdef RouteTable *t = self.table
-        if t != NULL:
-            for i in range(t.n):
-                free(t.routes[i].path)
-                free(t.routes[i].head)
-                free(t.routes[i].body)
-            free(t)
-        if self._retired is not None:
-            for addr in self._retired:
-                free(<void *><size_t>addr)
-
-    @property
-    def max_body_size(self):
-        return self.limits.max_body_size
-
-    @property
-    def max_request_line(self):
-        return self.limits.max_request_line
-
-    @property
-    def max_header_size(self):
-        return self.limits.max_header_size
-
-    @property
-    def max_headers(self):
-        return self.limits.max_headers
-
-    def add_static_route(self, path, body, content_type="text/plain", int status=200, headers=None):
-        """Register a fixed answer for GET/HEAD ``path`` (exact match, query ignored)."""
-        cdef bytes p, b, head
-        cdef StaticRoute *r
-        cdef int i
-        p = path.encode("latin-1") if isinstance(path, str) else bytes(path)
-        if not p.startswith(b"/") and p != b"*":
-            raise ValueError("static route path must start with '/': %r" % (path,))
-        if any(c <= 0x20 or c >= 0x7f or c == 0x3f for c in p):
-            raise ValueError("static route path must be visible ASCII without '?': %r" % (path,))
-        b = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-        lines = [status_line(status)]
-        extra = list(headers.items() if hasattr(headers, "items") else (headers or ()))
-        if content_type:
-            extra.insert(0, ("Content-Type", content_type))
-        names = set()
-        for name, value in extra:
-            n, v = validate_header(name, value)
-            if n.lower() in (b"content-length", b"transfer-encoding", b"connection", b"date"):
-                raise ValueError("static routes set %s themselves" % n.decode())
-            names.add(n.lower())
-            lines.append(n + b": " + v + b"\r\n")
-        if b"server" not in names and self.server_header:
-            lines.insert(1, b"Server: " + self.server_header + b"\r\n")
-        if status >= 200 and status not in (204, 304):
-            lines.append(b"Content-Length: %d\r\n" % len(b))
-        else:
-            b = b""
-        head = b"".join(lines)
-        # copy-on-write: loop threads read the table without the GIL or a lock,
-        # so build a new one, publish it with one release store, and keep the
-        # old table (and replaced strings) alive until the config is freed
-        cdef RouteTable *old = self.table
-        cdef RouteTable *t
-        cdef int n_old = old.n if old != NULL else 0, idx = n_old, n_new
-        for i in range(n_old):
-            if old.routes[i].path_len == <size_t>len(p) and \
-                    memcmp(old.routes[i].path, <char *>p, len(p)) == 0:
-                idx = i
-                break
-        n_new = n_old + 1 if idx == n_old else n_old
-        t = <RouteTable *>malloc(sizeof(RouteTable) + n_new * sizeof(StaticRoute))
-        if t == NULL:
-            raise MemoryError()
-        t.n = n_new
-        t.routes = <StaticRoute *>(<char *>t + sizeof(RouteTable))
-        for i in range(n_old):
-            t.routes[i] = old.routes[i]
-        r = &t.routes[idx]
-        r.path = <char *>malloc(len(p) + 1)
-        r.head = <char *>malloc(len(head) + 1)
-        r.body = <char *>malloc(len(b) + 1)
-        if r.path == NULL or r.head == NULL or r.body == NULL:
-            free(r.path); free(r.head); free(r.body); free(t)
-            raise MemoryError()
-        memcpy(r.path, <char *>p, len(p)); r.path_len = len(p)
-        memcpy(r.head, <char *>head, len(head)); r.head_len = len(head)
-        memcpy(r.body, <char *>b, len(b)); r.body_len = len(b)
-        if idx < n_old:
-            self._retired.extend([<size_t>old.routes[idx].path, <size_t>old.routes[idx].head,
-                                  <size_t>old.routes[idx].body])
-        rt_store(self.table, t)
-        if old != NULL:
-            self._retired.append(<size_t>old)
-
-    def static_paths(self):
-        cdef int i
-        cdef RouteTable *t = self.table
-        if t == NULL:
-            return []
-        return [t.routes[i].path[:t.routes[i].path_len].decode("latin-1") for i in range(t.n)]
-
-    cdef bint has_routes(self) noexcept nogil:
-        cdef RouteTable *t = rt_load(self.table)
-        return t != NULL and t.n > 0
-
-    cdef const StaticRoute *find_route(self, const char *path, size_t n) noexcept nogil:
-        cdef int i
-        cdef RouteTable *t = rt_load(self.table)
-        if t == NULL:
-            return NULL
-        for i in range(t.n):
-            if t.routes[i].path_len == n and memcmp(t.routes[i].path, path, n) == 0:
-                return &t.routes[i]
-        return NULL
-
-
-cdef void append_static(Buffer out, const StaticRoute *r, bint head_only, bint keep_alive,
-                        bint http10) noexcept nogil:
-    """Frame a static route's answer into ``out``: its prebuilt head, Date,
-    the Connection header the request needs, and the body unless HEAD."""
-    out.append_nogil(r.head, r.head_len)
-    out.append_nogil(b"Date: ", 6)
-    out.append_nogil(rh_http_date(), 29)
-    if keep_alive and http10:
-        out.append_nogil(b"\r\nConnection: keep-alive\r\n\r\n", 28)
-    elif keep_alive:
-        out.append_nogil(b"\r\n\r\n", 4)
-    else:
-        out.append_nogil(b"\r\nConnection: close\r\n\r\n", 23)
-    if not head_only:
-        out.append_nogil(r.body, r.body_len)
-
-
 cdef class LoopState:
     """Per-loop bookkeeping: live connections, counters, the timeout sweeper.
     Loop thread only."""
@@ -398,133 +181,6 @@ cdef class LoopState:
         return {"loop": self.loop.name, "connections": len(self.connections),
                 "accepted": self.accepted, "requests": self.requests,
                 "static_requests": self.static_requests}
-
-
-# ---------------------------------------------------------------------------
-# requests
-
-class Headers:
-    """Request headers: case-insensitive, multi-valued, in arrival order.
-
-    ``h["host"]`` / ``h.get(name)`` give the first value (``get_all`` every
-    value); ``items()`` keeps the client's names; values are latin-1 str.
-    """
-    __slots__ = ("_items", "_index")
-
-    def __init__(self, items=()):
-        self._items = list(items)
-        self._index = None
-
-    def _idx(self):
-        if self._index is None:
-            idx = {}
-            for k, v in self._items:
-                idx.setdefault(k.lower(), []).append(v)
-            self._index = idx
-        return self._index
-
-    def get(self, name, default=None):
-        vals = self._idx().get(name.lower())
-        return vals[0] if vals else default
-
-    def get_all(self, name):
-        return list(self._idx().get(name.lower(), ()))
-
-    def __getitem__(self, name):
-        vals = self._idx().get(name.lower())
-        if not vals:
-            raise KeyError(name)
-        return vals[0]
-
-    def __contains__(self, name):
-        return isinstance(name, str) and name.lower() in self._idx()
-
-    def __iter__(self):
-        return (k for k, _ in self._items)
-
-    def __len__(self):
-        return len(self._items)
-
-    def items(self):
-        return list(self._items)
-
-    def keys(self):
-        return [k for k, _ in self._items]
-
-    def values(self):
-        return [v for _, v in self._items]
-
-    def __repr__(self):
-        return "Headers(%r)" % (self._items,)
-
-
-cdef str _GET = "GET"
-cdef str _POST = "POST"
-cdef str _HEAD = "HEAD"
-cdef str _V10 = "HTTP/1.0"
-cdef str _V11 = "HTTP/1.1"
-
-
-cdef inline str _latin1(const char *p, size_t n):
-    return PyUnicode_DecodeLatin1(p, n, NULL)
-
-
-cdef class HttpRequest:
-    """One parsed request.  ``headers`` is built lazily from a copy of the
-    head; ``body`` is bytes (empty when there is none)."""
-
-    @property
-    def headers(self):
-        cdef rh_request req
-        cdef rh_header hdrs[MAX_HEADER_CAP]
-        cdef size_t i
-        if self._headers is None:
-            req.headers = hdrs
-            req.num_headers = MAX_HEADER_CAP
-            rh_parse_request(PyBytes_AS_STRING(self._head), PyBytes_GET_SIZE(self._head), &req, NULL)
-            self._headers = Headers([
-                (_latin1(hdrs[i].name, hdrs[i].name_len), _latin1(hdrs[i].value, hdrs[i].value_len))
-                for i in range(req.num_headers)])
-        return self._headers
-
-    @property
-    def raw_head(self):
-        """The request head exactly as received (bytes)."""
-        return self._head
-
-    @property
-    def http_version(self):
-        return self.version
-
-    def __repr__(self):
-        return "<HttpRequest %s %s %s>" % (self.method, self.target, self.version)
-
-
-cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer):
-    cdef HttpRequest r = HttpRequest.__new__(HttpRequest)
-    cdef const char *m = req.method
-    if req.method_len == 3 and memcmp(m, b"GET", 3) == 0:
-        r.method = _GET
-    elif req.method_len == 4 and memcmp(m, b"POST", 4) == 0:
-        r.method = _POST
-    elif req.method_len == 4 and memcmp(m, b"HEAD", 4) == 0:
-        r.method = _HEAD
-    else:
-        r.method = _latin1(m, req.method_len)
-    r.target = _latin1(req.target, req.target_len)
-    if req.path == req.target and req.path_len == req.target_len:
-        r.path = r.target
-    else:
-        r.path = _latin1(req.path, req.path_len)
-    r.query = _latin1(req.query, req.query_len) if req.query != NULL else ""
-    r.version = _V11 if req.version_minor == 1 else _V10
-    r.keep_alive = req.keep_alive != 0
-    r.expect_continue = req.expect_continue != 0
-    r.remote_addr = peer
-    r.body = b""
-    r._head = PyBytes_FromStringAndSize(base, head_len)
-    r.start_time = monotonic()
-    return r
 
 
 # ---------------------------------------------------------------------------
@@ -917,7 +573,7 @@ cdef class HttpConnection(TcpConnection):
                 self._close_iterable(body)
                 raise
         keep_alive = req.keep_alive and not self.cfg.stopping and not (flags & F_CONN_CLOSE)
-        head_only = req.method is _HEAD
+        head_only = req.is_head
         no_body = status < 200 or status == 204 or status == 304
         if ctype is not None and not (flags & F_CTYPE) and not no_body:
             ctype = validate_header("Content-Type", ctype)[1]
@@ -935,7 +591,7 @@ cdef class HttpConnection(TcpConnection):
                 k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
                              declared if declared >= 0 else <long long>blen)
                 out.append_nogil(num, k)
-            self._append_end(keep_alive, req.version is _V10)
+            self._append_end(keep_alive, req.http10)
             if not head_only and blen:
                 out.append_nogil(PyBytes_AS_STRING(body), blen)
             if self.cfg.access_log:
@@ -952,7 +608,7 @@ cdef class HttpConnection(TcpConnection):
             k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
                          declared if declared >= 0 else <long long>count)
             out.append_nogil(num, k)
-            self._append_end(keep_alive, req.version is _V10)
+            self._append_end(keep_alive, req.http10)
             self.sf_fd = fd
             self.sf_offset = offset
             self.sf_left = count
@@ -986,7 +642,7 @@ cdef class HttpConnection(TcpConnection):
         if declared >= 0:
             k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", declared)
             out.append_nogil(num, k)
-        elif req.version is _V11:
+        elif not req.http10:
             self.stream_chunked = True
             out.append_nogil(b"Transfer-Encoding: chunked\r\n", 28)
         else:
@@ -1097,7 +753,7 @@ cdef class HttpConnection(TcpConnection):
                 out.append_nogil(b"\r\n", 2)
         if not (flags & F_DATE):
             out.append_nogil(b"Date: ", 6)
-            out.append_nogil(rh_http_date(), 29)
+            out.append_nogil(http_date_c(), 29)
             out.append_nogil(b"\r\n", 2)
         if ctype is not None:
             out.append_nogil(b"Content-Type: ", 14)
@@ -1194,7 +850,7 @@ cdef class HttpConnection(TcpConnection):
         cdef bytes head = b"".join([
             status_line(status),
             b"Server: " + (self.cfg.server_header or b"reactor") + b"\r\n",
-            b"Date: " + rh_http_date()[:29] + b"\r\n",
+            b"Date: " + http_date_c()[:29] + b"\r\n",
             b"Content-Type: text/plain; charset=utf-8\r\n",
             b"Content-Length: %d\r\n" % len(body),
             CONN_CLOSE, CRLF])
@@ -1289,76 +945,3 @@ cdef class HttpConnection(TcpConnection):
         if self.hstate == H_HEAD and self.input_buffer.readable() == 0 and \
                 self.output_buffer.readable() == 0:
             self._handle_close()
-
-
-# ---------------------------------------------------------------------------
-# Python access to the C parser (tests, tools)
-
-class HttpParseError(ValueError):
-    """A request the parser rejects; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status, message):
-        ValueError.__init__(self, "%d %s" % (status, message))
-        self.status = status
-        self.message = message
-
-
-def parse_request_head(data, max_request_line=8192, max_header_size=65536, max_headers=100,
-                       max_body_size=16 * 1024 * 1024):
-    """Parse one request head from ``data`` with the server's C parser.
-
-    Returns None if the head is incomplete, else ``(consumed, info)`` where
-    info has method, target, path, query, version, headers
-    (list of (bytes, bytes)), body_kind ("none"/"length"/"chunked"),
-    content_length, keep_alive, expect_continue.  Raises HttpParseError.
-    """
-    cdef bytes b = bytes(data)
-    cdef rh_request req
-    cdef rh_header hdrs[MAX_HEADER_CAP]
-    cdef rh_limits lim
-    cdef int rc
-    cdef size_t i
-    if max_headers > MAX_HEADER_CAP:
-        raise ValueError("max_headers must be <= %d" % MAX_HEADER_CAP)
-    lim.max_request_line = max_request_line
-    lim.max_header_size = max_header_size
-    lim.max_headers = max_headers
-    lim.max_body_size = max_body_size
-    req.headers = hdrs
-    req.num_headers = MAX_HEADER_CAP
-    rc = rh_parse_request(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), &req, &lim)
-    if rc == RH_INCOMPLETE:
-        return None
-    if rc < 0:
-        raise HttpParseError(rh_error_status(rc),
-                             req.error.decode("latin-1") if req.error != NULL else "")
-    info = {
-        "method": req.method[:req.method_len],
-        "target": req.target[:req.target_len],
-        "path": req.path[:req.path_len],
-        "query": req.query[:req.query_len] if req.query != NULL else None,
-        "version": "HTTP/1.%d" % req.version_minor,
-        "headers": [(hdrs[i].name[:hdrs[i].name_len], hdrs[i].value[:hdrs[i].value_len])
-                    for i in range(req.num_headers)],
-        "body_kind": ("none", "length", "chunked")[req.body_kind],
-        "content_length": req.content_length if req.body_kind == RH_BODY_LENGTH else None,
-        "keep_alive": bool(req.keep_alive),
-        "expect_continue": bool(req.expect_continue),
-    }
-    return rc, info
-
-
-def decode_chunked(data, max_body_size=16 * 1024 * 1024, max_trailer_size=16384):
-    """Decode a complete chunked body from ``data``: ``(body, consumed)``, or
-    None if more bytes are needed.  Raises HttpParseError."""
-    cdef bytearray buf = bytearray(data)
-    cdef rh_chunked d
-    cdef size_t dlen = 0
-    cdef ssize_t used
-    rh_chunked_init(&d, max_body_size, max_trailer_size)
-    used = rh_chunked_decode(&d, buf, len(buf), buf, &dlen)
-    if used < 0:
-        raise HttpParseError(rh_error_status(<int>used), "invalid chunked body")
-    if not d.done:
-        return None
-    return bytes(buf[:dlen]), used

@@ -12,7 +12,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memchr
 from reactor.includes.http_parser cimport rh_request, rh_header, rh_parse_request
-from reactor._http cimport HttpRequest
+from reactor._http_request cimport HttpRequest
 from reactor._http_response cimport HttpResponse, validate_header
 from urllib.parse import unquote_to_bytes
 

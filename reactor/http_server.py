@@ -20,7 +20,9 @@ import os
 import signal
 import threading
 
-from reactor._http import HttpConfig, HttpConnection, LoopState, HttpRequest, Headers
+from reactor._http import HttpConnection, LoopState
+from reactor._http_config import HttpConfig
+from reactor._http_request import HttpRequest, Headers
 from reactor._sync import Cond, Mutex
 from reactor.http_response import HttpResponse
 from reactor.tcp_server import TcpServer

@@ -81,7 +81,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from reactor._http import HttpParseError, decode_chunked, parse_request_head  # noqa: E402
+from reactor._http_request import HttpParseError, decode_chunked, parse_request_head  # noqa: E402
 
 _FUZZ = int(os.environ.get("REACTOR_FUZZ", "0"))
 

@@ -1,6 +1,6 @@
 """The C request parser through its Python bindings.
 
-``reactor._http.parse_request_head`` and ``decode_chunked`` call
+``reactor._http_request.parse_request_head`` and ``decode_chunked`` call
 ``csrc/http_parser.c`` directly.  Every valid head is checked cut at every
 byte (each strict prefix is "need more") and with a pipelined request
 appended (the extra bytes are not consumed); every invalid head is checked
@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from http_helpers import ROOT
-from reactor._http import HttpParseError, decode_chunked, parse_request_head
+from reactor._http_request import HttpParseError, decode_chunked, parse_request_head
 
 NEXT = b"GET /next HTTP/1.1\r\nHost: n\r\n\r\n"
 

@@ -1,0 +1,36 @@
+# HttpConfig: handler, limits, timeouts and the static route table of a server.
+from reactor.includes.http_parser cimport rh_limits
+from reactor._buffer cimport Buffer
+
+cdef struct StaticRoute:
+    char *path
+    size_t path_len
+    char *head          # status line + fixed headers, without Date / Connection / final CRLF
+    size_t head_len
+    char *body
+    size_t body_len
+
+cdef struct RouteTable:
+    int n
+    StaticRoute *routes     # right after this struct, in the same block
+
+cdef class HttpConfig:
+    cdef rh_limits limits
+    cdef public object handler
+    cdef public double keep_alive_timeout
+    cdef public double header_timeout
+    cdef public double body_timeout
+    cdef public size_t output_high_water
+    cdef public bint access_log
+    cdef public bint stopping           # graceful stop: answer with Connection: close
+    cdef public object server_header    # bytes
+    cdef public object on_error         # callable(exc, request) -> None, for logging
+    cdef RouteTable *table           # published with a release store (copy-on-write)
+    cdef list _retired               # old tables and replaced strings, freed with the config
+    cdef bint has_routes(self) noexcept nogil
+    cdef const StaticRoute *find_route(self, const char *path, size_t n) noexcept nogil
+
+cdef bytes status_line(int status)
+cdef const char *http_date_c() noexcept nogil
+cdef void append_static(Buffer out, const StaticRoute *r, bint head_only, bint keep_alive,
+                        bint http10) noexcept nogil

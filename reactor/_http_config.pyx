@@ -1,0 +1,237 @@
+"""HttpConfig: what every connection of one server shares (read-only to the
+loops once serving): the handler, limits, timeouts, and the table of static
+routes that loops answer in C without the GIL.
+
+The route table is copy-on-write: ``add_static_route`` builds a new table and
+publishes it with one release store, so loop threads read it without a lock;
+old tables live until the config is freed.  Also here: the per-thread cached
+``Date`` value and the status lines.
+"""
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memcmp
+from reactor._buffer cimport Buffer
+from reactor._http_request cimport MAX_HEADER_CAP
+from reactor._http_response cimport validate_header
+from reactor._http_response import REASONS
+
+cdef object _STATUS_LINES = {}
+
+cdef extern from *:
+    """
+    #define RH_RT_LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+    #define RH_RT_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+    """
+    RouteTable *rt_load "RH_RT_LOAD"(RouteTable *p) nogil
+    void rt_store "RH_RT_STORE"(RouteTable *p, RouteTable *v) nogil
+
+cdef extern from *:
+    """
+    #include <time.h>
+    /* RFC 9110 IMF-fixdate, formatted at most once per second per thread
+       (each loop has its own thread, so this is per loop). */
+    static __thread time_t rh_date_sec = 0;
+    static __thread char rh_date_buf[32];
+    static const char *rh_http_date(void) {
+        static const char days[7][4] = {"Sun","Mon","Tue","Wed","Thu","Fri","Sat"};
+        static const char mons[12][4] = {"Jan","Feb","Mar","Apr","May","Jun",
+                                         "Jul","Aug","Sep","Oct","Nov","Dec"};
+        time_t now = time(NULL);
+        if (now != rh_date_sec) {
+            struct tm tm;
+            gmtime_r(&now, &tm);
+            snprintf(rh_date_buf, sizeof rh_date_buf, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                     days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+            rh_date_sec = now;
+        }
+        return rh_date_buf;
+    }
+    """
+    const char *rh_http_date() nogil
+
+cdef bytes status_line(int status):
+    cdef object line = _STATUS_LINES.get(status)
+    if line is None:
+        reason = REASONS.get(status, "Unknown")
+        line = ("HTTP/1.1 %d %s\r\n" % (status, reason)).encode("latin-1")
+        _STATUS_LINES[status] = line
+    return line
+
+
+cdef const char *http_date_c() noexcept nogil:
+    return rh_http_date()
+
+
+def http_date():
+    """The current IMF-fixdate (cached per second per thread)."""
+    return rh_http_date().decode("ascii")
+
+
+cdef class HttpConfig:
+    """Limits, timeouts, the handler and the static route table of a server.
+    Set up before the server starts; read by every loop thread."""
+
+    def __cinit__(self):
+        self.table = NULL
+        self._retired = []
+
+    def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
+                 max_headers=100, max_body_size=16 * 1024 * 1024, keep_alive_timeout=5.0,
+                 header_timeout=10.0, body_timeout=30.0, output_high_water=1024 * 1024,
+                 access_log=False, server_header=b"reactor"):
+        for name, v in (("max_request_line", max_request_line), ("max_header_size", max_header_size),
+                        ("max_headers", max_headers), ("max_body_size", max_body_size)):
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError("%s must be a positive int, got %r" % (name, v))
+        for name, v in (("keep_alive_timeout", keep_alive_timeout),
+                        ("header_timeout", header_timeout), ("body_timeout", body_timeout)):
+            if not isinstance(v, (int, float)) or not v > 0:     # NaN too
+                raise ValueError("%s must be a positive number of seconds, got %r" % (name, v))
+        if max_headers > MAX_HEADER_CAP:
+            raise ValueError("max_headers must be <= %d" % MAX_HEADER_CAP)
+        self.limits.max_request_line = max_request_line
+        self.limits.max_header_size = max_header_size
+        self.limits.max_headers = max_headers
+        self.limits.max_body_size = max_body_size
+        self.handler = handler
+        self.keep_alive_timeout = keep_alive_timeout
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.output_high_water = output_high_water
+        self.access_log = access_log
+        self.stopping = False
+        self.server_header = server_header
+
+    def __dealloc__(self):
+        cdef int i
+        cdef RouteTable *t = self.table
+        if t != NULL:
+            for i in range(t.n):
+                free(t.routes[i].path)
+                free(t.routes[i].head)
+                free(t.routes[i].body)
+            free(t)
+        if self._retired is not None:
+            for addr in self._retired:
+                free(<void *><size_t>addr)
+
+    @property
+    def max_body_size(self):
+        return self.limits.max_body_size
+
+    @property
+    def max_request_line(self):
+        return self.limits.max_request_line
+
+    @property
+    def max_header_size(self):
+        return self.limits.max_header_size
+
+    @property
+    def max_headers(self):
+        return self.limits.max_headers
+
+    def add_static_route(self, path, body, content_type="text/plain", int status=200, headers=None):
+        """Register a fixed answer for GET/HEAD ``path`` (exact match, query ignored)."""
+        cdef bytes p, b, head
+        cdef StaticRoute *r
+        cdef int i
+        p = path.encode("latin-1") if isinstance(path, str) else bytes(path)
+        if not p.startswith(b"/") and p != b"*":
+            raise ValueError("static route path must start with '/': %r" % (path,))
+        if any(c <= 0x20 or c >= 0x7f or c == 0x3f for c in p):
+            raise ValueError("static route path must be visible ASCII without '?': %r" % (path,))
+        b = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        lines = [status_line(status)]
+        extra = list(headers.items() if hasattr(headers, "items") else (headers or ()))
+        if content_type:
+            extra.insert(0, ("Content-Type", content_type))
+        names = set()
+        for name, value in extra:
+            n, v = validate_header(name, value)
+            if n.lower() in (b"content-length", b"transfer-encoding", b"connection", b"date"):
+                raise ValueError("static routes set %s themselves" % n.decode())
+            names.add(n.lower())
+            lines.append(n + b": " + v + b"\r\n")
+        if b"server" not in names and self.server_header:
+            lines.insert(1, b"Server: " + self.server_header + b"\r\n")
+        if status >= 200 and status not in (204, 304):
+            lines.append(b"Content-Length: %d\r\n" % len(b))
+        else:
+            b = b""
+        head = b"".join(lines)
+        # copy-on-write: loop threads read the table without the GIL or a lock,
+        # so build a new one, publish it with one release store, and keep the
+        # old table (and replaced strings) alive until the config is freed
+        cdef RouteTable *old = self.table
+        cdef RouteTable *t
+        cdef int n_old = old.n if old != NULL else 0, idx = n_old, n_new
+        for i in range(n_old):
+            if old.routes[i].path_len == <size_t>len(p) and \
+                    memcmp(old.routes[i].path, <char *>p, len(p)) == 0:
+                idx = i
+                break
+        n_new = n_old + 1 if idx == n_old else n_old
+        t = <RouteTable *>malloc(sizeof(RouteTable) + n_new * sizeof(StaticRoute))
+        if t == NULL:
+            raise MemoryError()
+        t.n = n_new
+        t.routes = <StaticRoute *>(<char *>t + sizeof(RouteTable))
+        for i in range(n_old):
+            t.routes[i] = old.routes[i]
+        r = &t.routes[idx]
+        r.path = <char *>malloc(len(p) + 1)
+        r.head = <char *>malloc(len(head) + 1)
+        r.body = <char *>malloc(len(b) + 1)
+        if r.path == NULL or r.head == NULL or r.body == NULL:
+            free(r.path); free(r.head); free(r.body); free(t)
+            raise MemoryError()
+        memcpy(r.path, <char *>p, len(p)); r.path_len = len(p)
+        memcpy(r.head, <char *>head, len(head)); r.head_len = len(head)
+        memcpy(r.body, <char *>b, len(b)); r.body_len = len(b)
+        if idx < n_old:
+            self._retired.extend([<size_t>old.routes[idx].path, <size_t>old.routes[idx].head,
+                                  <size_t>old.routes[idx].body])
+        rt_store(self.table, t)
+        if old != NULL:
+            self._retired.append(<size_t>old)
+
+    def static_paths(self):
+        cdef int i
+        cdef RouteTable *t = self.table
+        if t == NULL:
+            return []
+        return [t.routes[i].path[:t.routes[i].path_len].decode("latin-1") for i in range(t.n)]
+
+    cdef bint has_routes(self) noexcept nogil:
+        cdef RouteTable *t = rt_load(self.table)
+        return t != NULL and t.n > 0
+
+    cdef const StaticRoute *find_route(self, const char *path, size_t n) noexcept nogil:
+        cdef int i
+        cdef RouteTable *t = rt_load(self.table)
+        if t == NULL:
+            return NULL
+        for i in range(t.n):
+            if t.routes[i].path_len == n and memcmp(t.routes[i].path, path, n) == 0:
+                return &t.routes[i]
+        return NULL
+
+
+cdef void append_static(Buffer out, const StaticRoute *r, bint head_only, bint keep_alive,
+                        bint http10) noexcept nogil:
+    """Frame a static route's answer into ``out``: its prebuilt head, Date,
+    the Connection header the request needs, and the body unless HEAD."""
+    out.append_nogil(r.head, r.head_len)
+    out.append_nogil(b"Date: ", 6)
+    out.append_nogil(rh_http_date(), 29)
+    if keep_alive and http10:
+        out.append_nogil(b"\r\nConnection: keep-alive\r\n\r\n", 28)
+    elif keep_alive:
+        out.append_nogil(b"\r\n\r\n", 4)
+    else:
+        out.append_nogil(b"\r\nConnection: close\r\n\r\n", 23)
+    if not head_only:
+        out.append_nogil(r.body, r.body_len)
+
+
