@@ -39,7 +39,7 @@ from reactor._channel cimport FAST_SLOW, FAST_DONE, FAST_PROCESS
 from reactor._event_loop cimport EventLoop, monotonic
 from reactor._tcp_connection cimport (
     TcpConnection, S_CONNECTED, S_DISCONNECTING, S_DISCONNECTED)
-from reactor._http_response cimport HttpResponse, validate_header
+from reactor._http_response cimport HttpResponse, validate_header, header_ok
 from reactor._http_response import REASONS
 from reactor._http_request cimport HttpRequest, make_request, MAX_HEADER_CAP
 from reactor._http_config cimport (
@@ -61,8 +61,6 @@ cdef double LINGER_TIME = 2.0
 cdef bytes CRLF = b"\r\n"
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 cdef bytes CONN_CLOSE = b"Connection: close\r\n"
-cdef bytes CONN_KEEPALIVE = b"Connection: keep-alive\r\n"
-cdef bytes TE_CHUNKED = b"Transfer-Encoding: chunked\r\n"
 
 cdef object _TEXT_UTF8 = b"text/plain; charset=utf-8"
 
@@ -84,29 +82,6 @@ cdef inline bint _name_is(bytes name, const char *lower, Py_ssize_t n):
     return True
 
 
-cdef inline bint _header_ok(bytes name, bytes value):
-    # re-checked here: HttpResponse.headers is a plain list a handler can edit
-    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(name)
-    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(name)
-    cdef unsigned char c
-    if n == 0:
-        return False
-    for i in range(n):
-        c = p[i]
-        if c <= 0x20 or c >= 0x7f or c == b'"' or c == b'(' or c == b')' or c == b',' or \
-                c == b'/' or c == b':' or c == b';' or c == b'<' or c == b'=' or c == b'>' or \
-                c == b'?' or c == b'@' or c == b'[' or c == b'\\' or c == b']' or \
-                c == b'{' or c == b'}':
-            return False
-    p = <const unsigned char *>PyBytes_AS_STRING(value)
-    n = PyBytes_GET_SIZE(value)
-    for i in range(n):
-        c = p[i]
-        if (c < 0x20 and c != 0x09) or c == 0x7f:
-            return False
-    return True
-
-
 cdef int _scan_headers(list headers, long long *declared) except -1:
     """Flags for the headers a handler set; its Content-Length in *declared.
     Raises ValueError for a name that is not a token or a value with CR, LF
@@ -114,7 +89,7 @@ cdef int _scan_headers(list headers, long long *declared) except -1:
     cdef int flags = 0
     cdef bytes name, value
     for name, value in headers:
-        if not _header_ok(name, value):
+        if not header_ok(name, value):
             raise ValueError("invalid response header %r: %r" % (name, value))
         if _name_is(name, b"content-length", 14):
             try:
@@ -938,10 +913,4 @@ cdef class HttpConnection(TcpConnection):
               self.hstate == H_BODY_CHUNKED) and not self.lingering:
             self._send_error(408, "timed out waiting for the request")
         else:
-            self._handle_close()
-
-    def begin_graceful_close(self):
-        """Graceful stop: close now if idle, else after the current response."""
-        if self.hstate == H_HEAD and self.input_buffer.readable() == 0 and \
-                self.output_buffer.readable() == 0:
             self._handle_close()

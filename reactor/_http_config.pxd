@@ -24,7 +24,6 @@ cdef class HttpConfig:
     cdef public bint access_log
     cdef public bint stopping           # graceful stop: answer with Connection: close
     cdef public object server_header    # bytes
-    cdef public object on_error         # callable(exc, request) -> None, for logging
     cdef RouteTable *table           # published with a release store (copy-on-write)
     cdef list _retired               # old tables and replaced strings, freed with the config
     cdef bint has_routes(self) noexcept nogil

@@ -6,4 +6,5 @@ cdef class HttpResponse:
     cdef public object content_type
 
 cpdef tuple validate_header(name, value)
+cdef bint header_ok(bytes n, bytes v)
 cdef bytes header_bytes(object x, str what)

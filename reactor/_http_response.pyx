@@ -40,25 +40,40 @@ cdef bytes header_bytes(object x, str what):
     raise TypeError("%s must be str or bytes, not %s" % (what, type(x).__name__))
 
 
+cdef bint header_ok(bytes n, bytes v):
+    """True if ``n`` is a token and ``v`` holds no CR, LF, NUL or other CTL
+    (HTAB allowed)."""
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(n)
+    cdef Py_ssize_t i, ln = PyBytes_GET_SIZE(n), lv = PyBytes_GET_SIZE(v)
+    cdef unsigned char c
+    if ln == 0:
+        return False
+    for i in range(ln):
+        if not TCHAR[p[i]]:
+            return False
+    p = <const unsigned char *>PyBytes_AS_STRING(v)
+    for i in range(lv):
+        c = p[i]
+        if (c < 0x20 and c != 0x09) or c == 0x7f:
+            return False
+    return True
+
+
 cpdef tuple validate_header(name, value):
     """Return ``(name, value)`` as bytes (value OWS-stripped), or raise
     ValueError/TypeError."""
     cdef bytes n = header_bytes(name, "header name")
     cdef bytes v = header_bytes(value, "header value")
-    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(n)
-    cdef Py_ssize_t i, ln = PyBytes_GET_SIZE(n), lv = PyBytes_GET_SIZE(v)
-    cdef unsigned char c
-    if ln == 0:
-        raise ValueError("empty header name")
-    for i in range(ln):
-        if not TCHAR[p[i]]:
+    cdef const unsigned char *p
+    cdef Py_ssize_t lv = PyBytes_GET_SIZE(v)
+    if not header_ok(n, v):
+        if PyBytes_GET_SIZE(n) == 0:
+            raise ValueError("empty header name")
+        if not header_ok(n, b""):
             raise ValueError("invalid header name %r" % (name,))
+        raise ValueError("invalid character (CR, LF, NUL or CTL) in header %r value %r"
+                         % (name, value))
     p = <const unsigned char *>PyBytes_AS_STRING(v)
-    for i in range(lv):
-        c = p[i]
-        if (c < 0x20 and c != 0x09) or c == 0x7f:
-            raise ValueError("invalid character (CR, LF, NUL or CTL) in header %r value %r"
-                             % (name, value))
     if lv and (p[0] == 0x20 or p[0] == 0x09 or p[lv - 1] == 0x20 or p[lv - 1] == 0x09):
         v = v.strip(b" \t")
     return (n, v)

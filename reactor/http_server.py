@@ -23,7 +23,6 @@ import threading
 from reactor._http import HttpConnection, LoopState
 from reactor._http_config import HttpConfig
 from reactor._http_request import HttpRequest, Headers
-from reactor._sync import Cond, Mutex
 from reactor.http_response import HttpResponse
 from reactor.tcp_server import TcpServer
 
@@ -200,7 +199,6 @@ class HttpServer:
         if timeout is not None:
             self.graceful_timeout = timeout
         if loop is not None and loop.running and not loop.is_in_loop_thread():
-            mutex, cond, done = Mutex(), Cond(), []
             base_thread = self.tcp._base_thread
             try:
                 loop.queue_in_loop(self._begin_shutdown)

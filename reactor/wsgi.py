@@ -22,16 +22,13 @@ import queue
 import sys
 import threading
 import time
-from urllib.parse import unquote_to_bytes
 
 from reactor._http import DEFER
-from reactor._wsgi import StartResponse, WSGICore, WSGIError, WSGIInput, make_response
+from reactor._wsgi import WSGICore, WSGIError, WSGIInput, make_response  # noqa: F401 (re-exported)
 from reactor.http_response import HttpResponse
 from reactor.http_server import HttpServer
 
 log = logging.getLogger("reactor.wsgi")
-
-_HOP_SKIP = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
 
 
 class FileWrapper:
@@ -127,7 +124,7 @@ class _Body:
 
 
 class _SendfileBody:
-    __slots__ = ("wrapper", "info", "headers_first")
+    __slots__ = ("wrapper", "info")
 
     def __init__(self, wrapper, info):
         self.wrapper = wrapper
