@@ -26,6 +26,7 @@ cdef class Channel:
     cdef public object write_callback
     cdef public object close_callback
     cdef bint fast_ok             # fast_event may run (no Python override of handle_event)
+    cdef unsigned long long _gen  # registration number from its loop (stale-event check)
     cpdef handle_event(self, int revents)
     cdef int fast_event(self, int revents) noexcept nogil
     cdef int after_fast(self) except -1

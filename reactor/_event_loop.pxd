@@ -24,6 +24,8 @@ cdef class EventLoop:
     cdef list _functors              # callables from any thread, under _mutex
     cdef list _timers                # binary heap of TimerHandle, loop thread only
     cdef unsigned long long _timer_seq
+    cdef unsigned long long _chan_gen    # last registration number given to a channel
+    cdef unsigned long long _qs          # quiescent-state counter: odd while waiting (atomic)
     cdef Py_ssize_t _stale_timers    # heap entries of cancelled or re-filed timers
     cdef unsigned long _thread_id
     cdef int _wake_rfd
@@ -38,6 +40,7 @@ cdef class EventLoop:
     cdef public double cached_now    # monotonic time at the start of this iteration
 
     cdef bint in_loop_thread(self) noexcept nogil
+    cdef unsigned long long quiescent_count(self) noexcept nogil
     cdef int _check_thread(self, str what) except -1
     cdef int _check_open(self) except -1
     cdef int update_channel_c(self, Channel ch) except -1

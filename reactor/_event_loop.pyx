@@ -30,6 +30,14 @@ from reactor._dispatcher cimport EventDispatcher
 from reactor._dispatcher import make_dispatcher
 
 
+cdef extern from *:
+    """
+    #define RH_QS_BUMP(p) ((void)__atomic_add_fetch(&(p), 1, __ATOMIC_SEQ_CST))
+    #define RH_QS_LOAD(p) __atomic_load_n(&(p), __ATOMIC_SEQ_CST)
+    """
+    void qs_bump "RH_QS_BUMP"(unsigned long long p) nogil
+    unsigned long long qs_load "RH_QS_LOAD"(unsigned long long p) nogil
+
 log = logging.getLogger("reactor.loop")
 
 DEBUG = bool(REACTOR_DEBUG)
@@ -62,6 +70,8 @@ cdef class TimerHandle:
         """Stop the timer; a no-op if it already fired or was cancelled."""
         cdef EventLoop loop = self._loop
         cdef bint filed = self.in_heap and not self.cancelled
+        if REACTOR_DEBUG and loop is not None and not loop._closed:
+            loop._check_thread("TimerHandle.cancel")
         self.cancelled = True
         self.callback = None
         if filed and loop is not None:
@@ -159,6 +169,18 @@ cdef class EventLoop:
     cdef bint in_loop_thread(self) noexcept nogil:
         return self._thread_id == pthread_self()
 
+    cdef unsigned long long quiescent_count(self) noexcept nogil:
+        """Bumped on entering and on leaving every wait, so it is odd while
+        the loop sleeps in epoll_wait/poll, when it holds no pointer into
+        shared read-mostly data (the static route table).  A reader that saw
+        it odd, or saw it change, knows the loop has let go of whatever it
+        read before.  Thread safe."""
+        return qs_load(self._qs)
+
+    def quiescent_state(self):
+        """``quiescent_count()`` from Python (tests).  Thread safe."""
+        return qs_load(self._qs)
+
     def is_in_loop_thread(self):
         """True in the thread that runs (or created) this loop.  Thread safe."""
         return self._thread_id == pthread_self()
@@ -215,6 +237,7 @@ cdef class EventLoop:
         cdef object ch
         cdef PyObject *p
         cdef PyObject **objs = NULL
+        cdef unsigned long long *gens = NULL
         cdef int objs_cap = 0
         self._check_open()
         if self._looping:
@@ -228,8 +251,12 @@ cdef class EventLoop:
                 disp._prepare()
                 if objs_cap < disp.fired_cap:
                     PyMem_Free(objs)
+                    PyMem_Free(gens)
+                    objs_cap = 0
                     objs = <PyObject **>PyMem_Malloc(disp.fired_cap * sizeof(PyObject *))
-                    if objs == NULL:
+                    gens = <unsigned long long *>PyMem_Malloc(
+                        disp.fired_cap * sizeof(unsigned long long))
+                    if objs == NULL or gens == NULL:
                         raise MemoryError()
                     objs_cap = disp.fired_cap
                 next_deadline = (<_HeapEntry>self._timers[0]).when if self._timers else 0.0
@@ -241,7 +268,9 @@ cdef class EventLoop:
                     # handled here (static routes) and no timer is due, it
                     # keeps looping without ever taking the GIL.
                     while True:
+                        qs_bump(self._qs)       # odd: asleep, holding nothing shared
                         n = disp.wait_nogil(timeout)
+                        qs_bump(self._qs)
                         if n <= 0:
                             break       # a timeout (timers / functors due) or an error
                         all_done = True
@@ -249,6 +278,8 @@ cdef class EventLoop:
                             fd = disp.fired_fd[i]
                             p = cmap.lookup(fd) if fd != wake else NULL
                             objs[i] = p
+                            if p != NULL:
+                                gens[i] = (<Channel>p)._gen
                             code = FAST_SLOW
                             if p != NULL and (<Channel>p).fast_ok:
                                 code = (<Channel>p).fast_event(disp.fired_events[i])
@@ -273,8 +304,12 @@ cdef class EventLoop:
                         self._handle_wakeup()
                         continue
                     p = objs[i]
-                    if p == NULL or cmap.lookup(fd) != p:
-                        continue        # handled, or closed earlier in this batch
+                    if p == NULL or cmap.lookup(fd) != p or (<Channel>p)._gen != gens[i]:
+                        # handled, or closed earlier in this batch; a new
+                        # channel on the same fd (even one at the same address)
+                        # has a new registration number and never gets the
+                        # event of the old one
+                        continue
                     ch = <object>p
                     try:
                         if disp.fired_events[i] == -1:
@@ -288,6 +323,7 @@ cdef class EventLoop:
                 self._do_pending()
         finally:
             PyMem_Free(objs)
+            PyMem_Free(gens)
             self._quit = False
             self._looping = False
 
@@ -375,10 +411,12 @@ cdef class EventLoop:
         if not callable(fn):
             raise TypeError("queue_in_loop() needs a callable, got %r" % (fn,))
         self._lock()
-        closed = self._closed           # checked again under the lock: close() races
-        if not closed:
-            self._functors.append(fn)
-        self._mutex.release_nogil()
+        try:
+            closed = self._closed       # checked again under the lock: close() races
+            if not closed:
+                self._functors.append(fn)   # may raise MemoryError: unlock anyway
+        finally:
+            self._mutex.release_nogil()
         if closed:
             self._check_open()
         if not self.in_loop_thread() or self._calling_functors:
@@ -395,8 +433,11 @@ cdef class EventLoop:
 
     def pending_functors(self):
         """Number of queued functors.  Thread safe."""
-        with self._mutex:
-            return len(self._functors)
+        cdef Py_ssize_t n
+        self._lock()
+        n = len(self._functors)
+        self._mutex.release_nogil()
+        return n
 
     cdef int _do_pending(self) except -1:
         cdef list chans, funcs
@@ -404,11 +445,13 @@ cdef class EventLoop:
         if not self._pending_channels and not self._functors:
             return 0
         self._lock()
-        chans = self._pending_channels
-        funcs = self._functors
-        self._pending_channels = []
-        self._functors = []
-        self._mutex.release_nogil()
+        try:
+            chans = self._pending_channels
+            funcs = self._functors
+            self._pending_channels = []     # may raise MemoryError: unlock anyway
+            self._functors = []
+        finally:
+            self._mutex.release_nogil()
         for op, ch in chans:
             try:
                 if op == OP_REMOVE:
@@ -442,6 +485,8 @@ cdef class EventLoop:
             self.dispatcher.add(ch.fd, ch._events)
             self.channel_map.put(ch.fd, ch)
             ch._state = CH_ADDED
+            self._chan_gen += 1
+            ch._gen = self._chan_gen
         return 0
 
     cdef int remove_channel_c(self, Channel ch) except -1:
@@ -479,10 +524,12 @@ cdef class EventLoop:
                 self.update_channel_c(ch)
             return 0
         self._lock()
-        closed = self._closed           # checked again under the lock: close() races
-        if not closed:
-            self._pending_channels.append((op, ch))
-        self._mutex.release_nogil()
+        try:
+            closed = self._closed       # checked again under the lock: close() races
+            if not closed:
+                self._pending_channels.append((op, ch))     # may raise: unlock anyway
+        finally:
+            self._mutex.release_nogil()
         if closed:
             self._check_open()
         self._wakeup()

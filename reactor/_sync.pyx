@@ -82,6 +82,9 @@ cdef class Mutex:
         return False
 
 
+cdef double MAX_TIMEOUT_S = 3e9     # ~95 years; longer waits have no deadline
+
+
 cdef class Cond:
     """A pthread condition variable on CLOCK_MONOTONIC.
 
@@ -134,9 +137,18 @@ cdef class Cond:
         if mutex._owner != pthread_self():
             raise RuntimeError("Cond.wait(): the mutex must be held by the calling thread")
         if timeout is not None:
+            if not isinstance(timeout, (int, float)):
+                raise TypeError("timeout must be a number of seconds or None, not %s"
+                                % type(timeout).__name__)
+            timeout = float(timeout)
+            if timeout != timeout:
+                raise ValueError("timeout must be a number of seconds, not NaN")
             if timeout < 0:
                 raise ValueError("timeout must be >= 0")
-            ns = <long long>(timeout * 1e9)
+            if timeout < MAX_TIMEOUT_S:
+                ns = <long long>(timeout * 1e9)
+            # else: infinity or more than a century: wait without a deadline
+            # (the nanosecond count would overflow)
         with nogil:
             # sleeps on the pthread cond; the mutex is released while asleep
             rc = self.wait_nogil(mutex, ns)

@@ -26,7 +26,38 @@ from reactor._buffer cimport Buffer
 from reactor._channel cimport Channel, EV_READ, EV_WRITE, FAST_SLOW, FAST_DONE, FAST_PROCESS
 from reactor._event_loop cimport EventLoop
 
+from reactor.includes.config cimport REACTOR_DEBUG
+
 log = logging.getLogger("reactor.tcp")
+
+# The fd hand-off.  An accepted fd is owned by exactly one object at a time:
+# the acceptor until a connection object exists, then that connection (which
+# closes it when it closes or is freed).  The acceptor *offers* the fd in a
+# per-thread slot before it calls the code that builds the connection; the
+# first TcpConnection allocated for that fd in this thread *claims* it, in
+# __cinit__, before any __init__ runs.  If building fails, the acceptor closes
+# the fd only when nothing claimed it, so a fd is never closed twice (a second
+# close could hit another thread's newly opened fd).
+cdef extern from *:
+    """
+    static __thread int rh_offered_fd = -1;
+    """
+    int rh_offered_fd
+
+
+def offer_fd(int fd):
+    """Offer ``fd`` to the next TcpConnection built for it in this thread."""
+    global rh_offered_fd
+    rh_offered_fd = fd
+
+
+def withdraw_fd(int fd):
+    """End an offer: True if no connection claimed ``fd`` (the caller still
+    owns it and must close it), False if a connection did."""
+    global rh_offered_fd
+    cdef bint unclaimed = rh_offered_fd == fd
+    rh_offered_fd = -1
+    return unclaimed
 
 cdef size_t DEFAULT_HIGH_WATER_MARK = 64 * 1024 * 1024
 cdef unsigned long long _next_id = 0
@@ -73,16 +104,29 @@ def accept_connection(int listen_fd, bint nodelay=True):
 cdef class TcpConnection(Channel):
     """A connected TCP socket on one loop (see the module docstring)."""
 
+    def __cinit__(self, *args, **kwargs):
+        # claim the fd offered by the acceptor (see offer_fd): from here on
+        # this object alone closes it, even if __init__ fails below
+        global rh_offered_fd
+        fd = args[1] if len(args) > 1 else kwargs.get("fd")
+        if type(fd) is int and fd >= 0 and <int>fd == rh_offered_fd:
+            rh_offered_fd = -1
+            self.fd = fd
+            self._fd_open = True
+
     def __init__(self, EventLoop loop not None, int fd, peer_address=None):
         global _next_id
+        if self._fd_open and fd != self.fd:
+            raise ValueError("TcpConnection claimed fd %d but was initialised with fd %d"
+                             % (self.fd, fd))
         Channel.__init__(self, loop, fd)
+        self._fd_open = True        # owned from here on (or from __cinit__)
         self._eloop = loop
         # buffers start empty (no heap block): an idle connection costs little;
         # reads land in the 64 KiB stack spill and the buffer grows to fit
         self.input_buffer = Buffer(0)
         self.output_buffer = Buffer(0)
         self._conn_state = S_CONNECTING
-        self._fd_open = True
         self._in_handler = False
         self.peer_address = peer_address
         _next_id += 1
@@ -134,7 +178,12 @@ cdef class TcpConnection(Channel):
         self._events |= EV_READ
         self._eloop.update_channel_c(self)
         if self.connection_callback is not None:
-            self.connection_callback(self)
+            try:
+                self.connection_callback(self)
+            except Exception:
+                # the connection is registered and owns its fd: report the
+                # error (as a queued functor would) and keep serving it
+                log.exception("connection callback failed for %r", self)
 
     # ---- events ------------------------------------------------------------
 
@@ -291,8 +340,11 @@ cdef class TcpConnection(Channel):
         if (old + remaining >= self.high_water_mark and old < self.high_water_mark
                 and self.high_water_mark_callback is not None):
             self.high_water_mark_callback(self, old + remaining)
+            if self._conn_state == S_DISCONNECTED:
+                return 0    # the callback closed us: nothing to queue, nothing to register
         if self.output_buffer.append_nogil(p + nw, remaining) != 0:
-            raise MemoryError()
+            self.output_buffer.oom = False
+            raise MemoryError("cannot queue %d bytes on %r" % (remaining, self))
         if not self._writing():
             self._events |= EV_WRITE
             self._eloop.update_channel_c(self)
@@ -323,6 +375,8 @@ cdef class TcpConnection(Channel):
 
     def send_buffer(self, Buffer buf not None):
         """Send and consume every readable byte of ``buf``.  Loop thread only."""
+        if REACTOR_DEBUG:
+            self._eloop._check_thread("send_buffer")
         if self._conn_state != S_CONNECTED:
             return False
         self._send_in_loop(buf.peek_ptr(), buf.readable())

@@ -13,7 +13,7 @@ import socket
 import time
 
 from reactor._channel import Channel
-from reactor._tcp_connection import accept_connection
+from reactor._tcp_connection import accept_connection, offer_fd, withdraw_fd
 
 log = logging.getLogger("reactor.acceptor")
 
@@ -100,14 +100,19 @@ class Acceptor:
             if cb is None:
                 os.close(fd)
                 continue
+            # the fd is ours until a connection object claims it (see offer_fd)
+            offer_fd(fd)
             try:
                 cb(fd, peer)
             except Exception:
-                log.exception("new connection callback failed; closing fd %d", fd)
-                try:
+                if withdraw_fd(fd):
+                    log.exception("new connection callback failed; closing fd %d", fd)
                     os.close(fd)
-                except OSError:
-                    pass
+                else:
+                    log.exception("new connection callback failed; its connection "
+                                  "object closes fd %d", fd)
+            else:
+                withdraw_fd(fd)
 
     def _out_of_fds(self, lfd, exc):
         now = time.monotonic()

@@ -56,11 +56,17 @@ class EventLoopThread:
         return self._loop
 
     def _thread_main(self):
+        loop = None
         try:
             loop = EventLoop(self._dispatcher, name=self.name)
             if self._init_callback is not None:
                 self._init_callback(loop)
         except BaseException as exc:  # reported to start(), which re-raises
+            if loop is not None and not loop.closed:
+                try:
+                    loop.close()        # its epoll fd and eventfd must not leak
+                except Exception:
+                    pass
             with self._mutex:
                 self._error = exc
                 self._cond.signal()
@@ -75,12 +81,13 @@ class EventLoopThread:
 
     def stop(self, timeout=None):
         """Stop the loop and join the thread.  Thread safe; idempotent."""
-        if self._thread is None or self._stopped:
+        if self._thread is None:
             return
-        self._stopped = True
-        if self._loop is not None and not self._loop.closed:
-            self._loop.stop()
-        if self._thread is not threading.current_thread():
+        if not self._stopped:
+            self._stopped = True
+            if self._loop is not None and not self._loop.closed:
+                self._loop.stop()
+        if self._thread is not threading.current_thread() and (timeout is None or timeout > 0):
             self._thread.join(timeout)
 
     def is_alive(self):

@@ -29,7 +29,7 @@ from reactor.tcp_server import TcpServer
 log = logging.getLogger("reactor.http")
 
 _LIMIT_NAMES = ("max_request_line", "max_header_size", "max_headers", "max_body_size",
-                "keep_alive_timeout", "header_timeout", "body_timeout")
+                "keep_alive_timeout", "header_timeout", "body_timeout", "min_body_rate")
 
 
 class HttpServer:
@@ -37,7 +37,9 @@ class HttpServer:
 
     Limits: ``max_request_line`` (8 KiB), ``max_header_size`` (64 KiB),
     ``max_headers`` (100), ``max_body_size`` (16 MiB), ``keep_alive_timeout``
-    (5 s), ``header_timeout`` (10 s), ``body_timeout`` (30 s),
+    (5 s), ``header_timeout`` (10 s), ``body_timeout`` (30 s between body
+    reads), ``min_body_rate`` (500 bytes/s: a body gets ``body_timeout`` plus
+    one second per 500 bytes received in all; 0 = no minimum),
     ``max_connections`` (None = unlimited).  Thread safe: ``start``, ``stop``.
     """
 
@@ -117,6 +119,7 @@ class HttpServer:
         with self._states_lock:
             self.loop_states[loop] = state
         loop.context = state
+        self.config.add_reader(loop)    # it reads the static route table
         if loop.is_in_loop_thread():
             state.start_sweeper(self._sweep_interval())
         else:
@@ -133,8 +136,19 @@ class HttpServer:
 
     # ---- lifecycle ----------------------------------------------------------------------
 
+    def _prepare_run(self):
+        # a new run (the first, or a restart after stop()): fresh per-loop state
+        if self._stopped:
+            self._stopped = False
+            self._stopping = False
+            self.config.stopping = False
+            with self._states_lock:
+                self.loop_states = {}
+
     def start(self):
-        """Run the server in background threads; returns once it listens."""
+        """Run the server in background threads; returns once it listens.
+        After ``stop()`` it starts again on the same address.  Thread safe."""
+        self._prepare_run()
         self.tcp.start_background()
         return self
 
@@ -143,6 +157,7 @@ class HttpServer:
 
         ``on_ready()`` is called once the server listens and the signal
         handlers are installed (e.g. to print "serving on ...")."""
+        self._prepare_run()
         self.tcp.start()
         loop = self.tcp.loop
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
@@ -207,9 +222,15 @@ class HttpServer:
             # the base loop stops itself when draining is over; wait for it
             if base_thread is not None and base_thread.thread is not None:
                 base_thread.thread.join(self.graceful_timeout + 5.0)
-        self.tcp.stop()
+        # connections are closed by now: a thread that still does not stop
+        # is stuck in a handler; it is logged and left behind
+        self.tcp.stop(max(1.0, self.graceful_timeout))
 
     def __enter__(self):
+        """``with HttpServer(...) as server:`` starts it in the background
+        (unless already started) and stops it on exit."""
+        if not self.tcp._started:
+            self.start()
         return self
 
     def __exit__(self, *exc):

@@ -106,20 +106,68 @@ class TcpServer:
     def pool_init(self, loop):
         """Runs once in each sub-reactor thread when its loop is built."""
 
+    def _prepare_restart(self):
+        """After ``stop()``: forget the old run so ``start()`` can begin a new
+        one on the same address (the port the first run got, if it asked
+        for port 0)."""
+        if not self._stopped:
+            return
+        if self._base_thread is not None and self._base_thread.is_alive():
+            raise RuntimeError("%s is still stopping" % self.name)
+        self._stopped = False
+        self._started = False
+        self._base_thread = None
+        self.thread_pool = None
+        self.acceptor = None
+        self._sock = None
+        self.connections = {}
+        if self._own_loop:
+            self.loop = None
+
+    def _ensure_socket(self):
+        if self._sock is None:
+            self._sock = Acceptor._bind(self.host, self._port, self.reuse_port)
+
+    def _abort_start(self):
+        """A start failed: release everything it opened (threads, loop,
+        listening socket), so nothing leaks and ``start()`` may be retried."""
+        if self.thread_pool is not None:
+            self.thread_pool.stop()
+            self.thread_pool = None
+        if self.acceptor is not None:
+            self.acceptor.close()       # socket and spare fd (works on a closed loop)
+            self.acceptor = None
+        elif self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        if self._own_loop and self.loop is not None:
+            if not self.loop.closed and not self.loop.running:
+                self.loop.close()
+            self.loop = None
+        self._started = False
+
     def start(self):
         """Bind, start the sub-reactors and listen.  Call from the base loop's
-        thread (before it runs, or inside it)."""
+        thread (before it runs, or inside it).  After ``stop()`` it starts a
+        new run on the same address."""
+        self._prepare_restart()
         if self._started:
             raise RuntimeError("%s already started" % self.name)
-        if self.loop is None:
-            self.loop = EventLoop(self.dispatcher, name=self.name + "-main")
-        if self.acceptor is None:
-            self._bind()
-        self._started = True
-        self.thread_pool = ThreadPool(self.loop, self.threads, self.dispatcher, self.name,
-                                      init_callback=self.pool_init)
-        self.thread_pool.start()
-        self.loop.run_in_loop(self.acceptor.listen)
+        try:
+            self._ensure_socket()
+            if self.loop is None:
+                self.loop = EventLoop(self.dispatcher, name=self.name + "-main")
+            if self.acceptor is None:
+                self._bind()
+            self._started = True
+            self.thread_pool = ThreadPool(self.loop, self.threads, self.dispatcher, self.name,
+                                          init_callback=self.pool_init)
+            self.thread_pool.start()
+            self.loop.run_in_loop(self.acceptor.listen)
+        except BaseException:
+            if self._base_thread is None:       # start_background cleans up itself
+                self._abort_start()
+            raise
         return self
 
     def serve_forever(self):
@@ -133,10 +181,13 @@ class TcpServer:
 
     def start_background(self):
         """Run the base loop in its own thread; returns once listening."""
+        self._prepare_restart()
         if self._started:
             raise RuntimeError("%s already started" % self.name)
         if self.loop is not None:
             raise RuntimeError("start_background() needs a server created with loop=None")
+        self._ensure_socket()
+
         def init(loop):
             self.loop = loop
             self._bind()
@@ -146,6 +197,9 @@ class TcpServer:
         try:
             self._base_thread.start()
         except RuntimeError as exc:
+            # the thread closed its loop; release the rest (socket, threads)
+            self._base_thread = None
+            self._abort_start()
             raise exc.__cause__ or exc
         return self
 
@@ -169,7 +223,7 @@ class TcpServer:
             if self.acceptor is not None:
                 self.acceptor.close()
             if self.thread_pool is not None:
-                self.thread_pool.stop()
+                self.thread_pool.stop(timeout)
             if self._base_thread is not None:
                 self._base_thread.stop(timeout)
             return
@@ -180,7 +234,7 @@ class TcpServer:
         else:
             self._stop_in_loop()
         if self.thread_pool is not None:
-            self.thread_pool.stop()
+            self.thread_pool.stop(timeout)
         if self._base_thread is not None:
             self._base_thread.stop(timeout)
         elif loop.running:
@@ -245,11 +299,14 @@ class TcpServer:
         self.connections[conn.id] = conn
         try:
             io_loop.run_in_loop(conn.connect_established)
-        except RuntimeError:
-            # the sub-reactor is closed (stopping): conn owns the fd and closes
-            # it when dropped; raising would make the acceptor close it twice
+        except BaseException as exc:
+            # conn owns the fd (it claimed it when built): only conn closes it
             self.connections.pop(conn.id, None)
             conn.remove_callback = None
+            conn.close_callback = None      # it never was established
+            conn.force_close()
+            if not isinstance(exc, RuntimeError) or not io_loop.closed:
+                log.error("%s: setting up %r failed", self.name, conn, exc_info=exc)
 
     def _remove_connection(self, conn):
         # runs in the connection's loop; the table belongs to the base loop

@@ -3,7 +3,13 @@
 With ``n == 0`` there are no threads and ``get_loop()`` returns the base loop:
 the seed's single-reactor mode, where accept and I/O share one loop.
 """
+import logging
+import threading
+import time
+
 from reactor.event_loop_thread import EventLoopThread
+
+log = logging.getLogger("reactor.tcp")
 
 
 class ThreadPool:
@@ -61,9 +67,19 @@ class ThreadPool:
         self._next = (self._next + 1) % len(loops)
         return loop
 
-    def stop(self):
-        """Stop every sub-reactor and join its thread.  Thread safe."""
+    def stop(self, timeout=10.0):
+        """Stop every sub-reactor and join its thread, waiting at most
+        ``timeout`` seconds in all (None: forever).  A thread still busy then
+        (a handler that never returns) is left running as a daemon and
+        logged.  Thread safe."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         for t in self._threads:
-            t.stop()
+            t.stop(0)                       # ask every loop to stop first
+        for t in self._threads:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            t.stop(left)
+            if t.is_alive() and t.thread is not threading.current_thread():
+                log.warning("%s: thread %s did not stop within %.1fs (a handler still "
+                            "running?); leaving it behind", self.name, t.name, timeout)
         self._threads = []
         self._loops = []
