@@ -436,6 +436,15 @@ static int parse_head(const unsigned char *b, size_t len, rh_request *req, const
     if (r <= 0) return r;
 
     if (req->version_minor == 1 && !f.host_seen) FAIL(RH_E_BAD_REQUEST, "missing Host");
+    if (req->target[0] != '/' && req->path != req->target) {
+        /* absolute-form: its authority is the request's host and the Host
+           field is ignored (RFC 9112 3.2.2); classify_target validated it */
+        const char *t = req->target;
+        size_t a = t[4] == ':' ? 7 : 8, e;     /* "http://" or "https://" */
+        for (e = a; e < req->target_len && t[e] != '/' && t[e] != '?'; e++) ;
+        req->host = t + a;
+        req->host_len = e - a;
+    }
     if (f.te_seen) {
         if (f.cl_seen) FAIL(RH_E_BAD_REQUEST, "both Transfer-Encoding and Content-Length");
         if (!f.te_last_chunked) FAIL(RH_E_BAD_REQUEST, "chunked is not the final transfer coding");

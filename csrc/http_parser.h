@@ -66,7 +66,10 @@ typedef struct {
     int keep_alive;
     int expect_continue;                      /* "Expect: 100-continue" on HTTP/1.1 */
     int upgrade;                              /* Connection: upgrade and an Upgrade header */
-    const char *host; size_t host_len;        /* Host value, NULL if absent (HTTP/1.0 only) */
+    const char *host; size_t host_len;        /* the request's host: the authority of an
+                                                 absolute-form target (it wins over Host,
+                                                 RFC 9112 3.2.2), else the Host value;
+                                                 NULL if neither (HTTP/1.0 only) */
     const char *error;                        /* static text when an RH_E_* is returned, else NULL */
 } rh_request;
 

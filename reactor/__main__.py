@@ -50,6 +50,9 @@ def build_parser():
                     help="close clients that have not sent a full head after S seconds (default 10)")
     ap.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
                     help="close clients that stall sending a body for S seconds (default 30)")
+    ap.add_argument("--min-body-rate", type=float, default=500.0, metavar="BYTES_PER_S",
+                    help="a request body gets --body-timeout plus 1 s per this many bytes "
+                         "received, in all; slower uploads are cut with 408 (default 500; 0 = off)")
     ap.add_argument("--max-request-line", type=int, default=8192, metavar="BYTES",
                     help="longest request line, else 414 (default 8192)")
     ap.add_argument("--max-header-size", type=int, default=65536, metavar="BYTES",
@@ -87,6 +90,7 @@ def server_kwargs(args):
     return dict(host=args.host, port=args.port, threads=args.threads,
                 dispatcher=args.dispatcher, keep_alive_timeout=args.keep_alive_timeout,
                 header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                min_body_rate=args.min_body_rate,
                 max_request_line=args.max_request_line, max_header_size=args.max_header_size,
                 max_headers=args.max_headers, max_body_size=args.max_body_size,
                 max_connections=args.max_connections, graceful_timeout=args.graceful_timeout,

@@ -11,6 +11,7 @@ cdef class Buffer:
     cdef size_t _r          # read index
     cdef size_t _w          # write index
     cdef Py_ssize_t _exports  # live memoryviews of the readable bytes
+    cdef public bint oom      # sticky: an append_nogil failed since it was last cleared
 
     cdef inline size_t readable(self) noexcept nogil:
         return self._w - self._r
@@ -22,6 +23,7 @@ cdef class Buffer:
         return self._data + self._w
     cdef void has_written(self, size_t n) noexcept nogil
     cdef void retrieve_nogil(self, size_t n) noexcept nogil
+    cdef void truncate_nogil(self, size_t keep) noexcept nogil  # keep the first `keep` readable bytes
     cdef int ensure_writable(self, size_t n) noexcept nogil   # 0, or -1 on ENOMEM
     cdef int append_nogil(self, const char *p, size_t n) noexcept nogil  # 0 / -1
     cdef ssize_t find_crlf_nogil(self, size_t start) noexcept nogil

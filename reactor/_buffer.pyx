@@ -59,6 +59,12 @@ cdef class Buffer:
             self._r = CHEAP_PREPEND
             self._w = CHEAP_PREPEND
 
+    cdef void truncate_nogil(self, size_t keep) noexcept nogil:
+        # drop what was appended after the first `keep` readable bytes (the
+        # rollback of a response that could not be framed whole)
+        if keep < self._w - self._r:
+            self._w = self._r + keep
+
     cdef int ensure_writable(self, size_t n) noexcept nogil:
         cdef size_t readable, newcap
         cdef char *p
@@ -89,6 +95,7 @@ cdef class Buffer:
 
     cdef int append_nogil(self, const char *p, size_t n) noexcept nogil:
         if self.ensure_writable(n) != 0:
+            self.oom = True
             return -1
         memcpy(self._data + self._w, p, n)
         self._w += n

@@ -59,4 +59,9 @@ cdef class HttpConnection(TcpConnection):
     cdef int _start_body(self, object request, int body_kind, uint64_t length, bint expect) except -1
     cdef int _dispatch(self, object request) except -1
     cdef int _pump_stream(self) except -1
+    cdef int _frame_failed(self, size_t mark, bint answer_500, object body) except -1
+    cdef int _send_continue(self) except -1
+    cdef bint _read_before_timeout(self) except -1
+    cdef double body_start            # when the request body began (monotonic)
+    cdef double _body_progress_deadline(self, size_t received)
     cdef int _finish_request(self, bint keep_alive) except -1

@@ -45,6 +45,8 @@ from reactor._http_request cimport HttpRequest, make_request, MAX_HEADER_CAP
 from reactor._http_config cimport (
     HttpConfig, StaticRoute, append_static, http_date_c, status_line)
 
+from reactor.includes.config cimport REACTOR_DEBUG
+
 log = logging.getLogger("reactor.http")
 access_log = logging.getLogger("reactor.access")
 
@@ -61,6 +63,9 @@ cdef double LINGER_TIME = 2.0
 cdef bytes CRLF = b"\r\n"
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 cdef bytes CONN_CLOSE = b"Connection: close\r\n"
+# what goes out when a response cannot be framed for lack of memory
+cdef bytes OOM_500 = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                      b"Connection: close\r\n\r\n")
 
 cdef object _TEXT_UTF8 = b"text/plain; charset=utf-8"
 
@@ -88,7 +93,12 @@ cdef int _scan_headers(list headers, long long *declared) except -1:
     or another CTL (no response splitting, whatever the handler did)."""
     cdef int flags = 0
     cdef bytes name, value
-    for name, value in headers:
+    for item in headers:
+        if type(item) is not tuple or len(<tuple>item) != 2 or \
+                type((<tuple>item)[0]) is not bytes or type((<tuple>item)[1]) is not bytes:
+            raise TypeError("response header %r must be a (bytes, bytes) pair; use "
+                            "HttpResponse.add_header() to set headers" % (item,))
+        name, value = <tuple>item
         if not header_ok(name, value):
             raise ValueError("invalid response header %r: %r" % (name, value))
         if _name_is(name, b"content-length", 14):
@@ -261,6 +271,7 @@ cdef class HttpConnection(TcpConnection):
         cdef const StaticRoute *route
         cdef int rc, err = 0
         cdef ssize_t n
+        cdef size_t mark
         cdef unsigned long long served = 0
         if revents != 1 or self._conn_state != S_CONNECTED or self.hstate != H_HEAD \
                 or self.paused or self.in_process or (self._events & 2) or self.output_buffer.readable():
@@ -284,9 +295,17 @@ cdef class HttpConnection(TcpConnection):
             route = self.cfg.find_route(req.path, req.path_len)
             if route == NULL:
                 break
-            self.input_buffer.retrieve_nogil(rc)
+            mark = self.output_buffer.readable()
+            self.output_buffer.oom = False
             append_static(self.output_buffer, route, req.method_len == 4, True,
                           req.version_minor == 0)
+            if self.output_buffer.oom:
+                # no memory for the whole answer: none of it goes out here;
+                # the slow path answers 500 and closes
+                self.output_buffer.truncate_nogil(mark)
+                self.output_buffer.oom = False
+                break
+            self.input_buffer.retrieve_nogil(rc)
             served += 1
         if served:
             self.requests += served
@@ -345,6 +364,11 @@ cdef class HttpConnection(TcpConnection):
                         self._send_error(rh_error_status(rc),
                                          req.error.decode("latin-1") if req.error != NULL else "")
                         break
+                    if req.method_len == 7 and memcmp(req.method, b"CONNECT", 7) == 0:
+                        # no tunnels here: what follows a CONNECT is not HTTP,
+                        # so answer and close without reading any further
+                        self._send_error(501, "CONNECT is not supported")
+                        break
                     if req.body_kind == RH_BODY_NONE and cfg.has_routes():
                         route = cfg.find_route(req.path, req.path_len)
                         if route != NULL and (
@@ -364,7 +388,7 @@ cdef class HttpConnection(TcpConnection):
                                          req.expect_continue)
                 elif self.hstate == H_BODY_LENGTH:
                     if n < self.body_remaining:
-                        self.deadline = self._eloop.cached_now + cfg.body_timeout
+                        self.deadline = self._body_progress_deadline(n)
                         break
                     request = self.pending_request
                     self.pending_request = None
@@ -387,7 +411,7 @@ cdef class HttpConnection(TcpConnection):
                             raise MemoryError()
                     inp.retrieve_nogil(used)
                     if not self.chunked.done:
-                        self.deadline = self._eloop.cached_now + cfg.body_timeout
+                        self.deadline = self._body_progress_deadline(<size_t>self.chunked.total)
                         break
                     request = self.pending_request
                     self.pending_request = None
@@ -407,24 +431,54 @@ cdef class HttpConnection(TcpConnection):
             self.body_remaining = length
             self.hstate = H_BODY_LENGTH
             if expect and inp.readable() < length:
-                self.output_buffer.append_nogil(<char *>CONTINUE_100, len(CONTINUE_100))
-                self._flush()
+                self._send_continue()
         else:
             rh_chunked_init(&self.chunked, self.cfg.limits.max_body_size, 16384)
             self.body_buf = Buffer(0)
             self.hstate = H_BODY_CHUNKED
             if expect and inp.readable() == 0:
-                self.output_buffer.append_nogil(<char *>CONTINUE_100, len(CONTINUE_100))
-                self._flush()
-        self.deadline = self._eloop.cached_now + self.cfg.body_timeout
+                self._send_continue()
+        self.body_start = self._eloop.cached_now
+        self.deadline = self.body_start + self.cfg.body_timeout
+        return 0
+
+    cdef double _body_progress_deadline(self, size_t received):
+        """The body made progress: ``body_timeout`` more seconds, but no more
+        than ``body_timeout`` plus ``received / min_body_rate`` after the body
+        began, so a client trickling a few bytes at a time cannot hold the
+        connection for ever (Apache's MinRate)."""
+        cdef double now = self._eloop.cached_now
+        cdef double d = now + self.cfg.body_timeout
+        cdef double cap
+        if self.cfg.min_body_rate > 0:
+            cap = self.body_start + self.cfg.body_timeout + received / self.cfg.min_body_rate
+            if cap < d:
+                d = cap
+        return d
+
+    cdef int _send_continue(self) except -1:
+        cdef Buffer out = self.output_buffer
+        cdef size_t mark = out.readable()
+        out.oom = False
+        out.append_nogil(<char *>CONTINUE_100, len(CONTINUE_100))
+        if out.oom:
+            self.pending_request = None
+            self._frame_failed(mark, True, None)
+            return 0
+        self._flush()
         return 0
 
     cdef int _serve_static(self, const StaticRoute *r, bint head_only, bint keep_alive,
                            bint http10) except -1:
         cdef Buffer out = self.output_buffer
+        cdef size_t mark = out.readable()
+        out.oom = False
         with nogil:
             # appends the route's prebuilt bytes to this connection's output buffer
             append_static(out, r, head_only, keep_alive, http10)
+        if out.oom:
+            self._frame_failed(mark, True, None)
+            return 0
         self.lstate.static_requests += 1
         self._finish_request(keep_alive)
         return 0
@@ -475,6 +529,8 @@ cdef class HttpConnection(TcpConnection):
     def resume(self, HttpRequest req, result):
         """Answer a DEFERred request (``result`` may be an exception, which
         becomes a 500).  Loop thread only."""
+        if REACTOR_DEBUG:
+            self._eloop._check_thread("HttpConnection.resume")
         if self._conn_state == S_DISCONNECTED or self.hstate != H_WAIT:
             if not isinstance(result, BaseException):
                 self._close_iterable(result.body if isinstance(result, HttpResponse) else result)
@@ -524,9 +580,14 @@ cdef class HttpConnection(TcpConnection):
         cdef Py_ssize_t blen
         cdef char num[32]
         cdef int k
+        cdef size_t mark
         if self._conn_state == S_DISCONNECTED:
             self._close_iterable(body.body if isinstance(body, HttpResponse) else body)
             return 0
+        # every append below may fail (ENOMEM): the flag says so at the end,
+        # and the response is then rolled back to here as a whole
+        mark = out.readable()
+        out.oom = False
         if isinstance(result, HttpResponse):
             resp = <HttpResponse>result
             status = resp.status
@@ -539,8 +600,8 @@ cdef class HttpConnection(TcpConnection):
             body = (<str>body).encode("utf-8")
             if ctype is None:
                 ctype = _TEXT_UTF8
-        elif isinstance(body, (bytearray, memoryview)):
-            body = bytes(body)
+        elif isinstance(body, (bytes, bytearray, memoryview)) and type(body) is not bytes:
+            body = bytes(body)      # bytes subclasses too: never iterate bytes as ints
         if headers:
             try:
                 flags = _scan_headers(<list>headers, &declared)
@@ -569,6 +630,9 @@ cdef class HttpConnection(TcpConnection):
             self._append_end(keep_alive, req.http10)
             if not head_only and blen:
                 out.append_nogil(PyBytes_AS_STRING(body), blen)
+            if out.oom:
+                self._frame_failed(mark, True, None)
+                return 0
             if self.cfg.access_log:
                 self._log_access(req, status, 0 if head_only else blen)
             self._finish_request(keep_alive)
@@ -584,6 +648,9 @@ cdef class HttpConnection(TcpConnection):
                          declared if declared >= 0 else <long long>count)
             out.append_nogil(num, k)
             self._append_end(keep_alive, req.http10)
+            if out.oom:
+                self._frame_failed(mark, True, body)
+                return 0
             self.sf_fd = fd
             self.sf_offset = offset
             self.sf_left = count
@@ -603,6 +670,9 @@ cdef class HttpConnection(TcpConnection):
                 k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", declared)
                 out.append_nogil(num, k)
             self._append_end(keep_alive, False)
+            if out.oom:
+                self._frame_failed(mark, True, None)
+                return 0
             self._log_access(req, status, 0)
             self._finish_request(keep_alive)
             return 0
@@ -623,6 +693,9 @@ cdef class HttpConnection(TcpConnection):
         else:
             keep_alive = False      # HTTP/1.0 without a length: close-delimited
         self._append_end(keep_alive, False)
+        if out.oom:
+            self._frame_failed(mark, True, body)
+            return 0
         self.stream = it
         self.stream_request = (req, keep_alive, status, body)
         self.hstate = H_STREAM
@@ -632,7 +705,9 @@ cdef class HttpConnection(TcpConnection):
     cdef int _pump_stream(self) except -1:
         cdef Buffer out = self.output_buffer
         cdef object chunk
-        cdef size_t n
+        cdef size_t n, mark
+        cdef char num[24]
+        cdef int k
         req, keep_alive, status, body = self.stream_request
         if self.sf_fd >= 0:
             if self._pump_sendfile() == 0:
@@ -656,11 +731,19 @@ cdef class HttpConnection(TcpConnection):
                 return 0
             if isinstance(chunk, str):
                 chunk = (<str>chunk).encode("utf-8")
-            elif not isinstance(chunk, bytes):
-                chunk = bytes(chunk)
+            elif isinstance(chunk, (bytes, bytearray, memoryview)):
+                if type(chunk) is not bytes:
+                    chunk = bytes(chunk)
+            else:
+                log.error("response iterable yielded %s, not bytes or str, on %s %s; "
+                          "closing the connection", type(chunk).__name__, req.method, req.target)
+                self._abort_stream(body)
+                return 0
             n = len(chunk)
             if n == 0:
                 continue
+            mark = out.readable()
+            out.oom = False
             if self.stream_left >= 0:
                 if <long long>n > self.stream_left:
                     log.error("response body longer than its Content-Length on %s %s; "
@@ -672,11 +755,20 @@ cdef class HttpConnection(TcpConnection):
                 self.stream_left -= n
                 out.append_nogil(<char *>chunk, n)
             elif self.stream_chunked:
-                out.append(b"%x\r\n" % n)
+                k = snprintf(num, sizeof(num), "%zx\r\n", n)
+                out.append_nogil(num, k)
                 out.append_nogil(<char *>chunk, n)
                 out.append_nogil(b"\r\n", 2)
             else:
                 out.append_nogil(<char *>chunk, n)
+            if out.oom:
+                # the head is out: all we can do is cut the response short
+                out.truncate_nogil(mark)
+                out.oom = False
+                log.error("out of memory for a %d-byte chunk of the response to %s %s; "
+                          "closing", n, req.method, req.target)
+                self._abort_stream(body)
+                return 0
             if out.readable() > self.cfg.output_high_water:
                 self._flush()
                 if self._conn_state == S_DISCONNECTED:
@@ -694,13 +786,49 @@ cdef class HttpConnection(TcpConnection):
             self._abort_stream(None)
             return 0
         if self.stream_chunked:
+            mark = out.readable()
+            out.oom = False
             out.append_nogil(b"0\r\n\r\n", 5)
+            if out.oom:
+                out.truncate_nogil(mark)
+                out.oom = False
+                self.stream_request = None
+                self._abort_stream(None)
+                return 0
         self.stream_request = None
         self._log_access(req, status, -1)
         self._finish_request(keep_alive)
         self._flush()
         if self.hstate == H_HEAD and self.input_buffer.readable() and not self.in_process:
             self._process()
+        return 0
+
+    cdef int _frame_failed(self, size_t mark, bint answer_500, object body) except -1:
+        """An append failed (ENOMEM) while framing a response: drop every
+        byte of it (back to ``mark``), answer a bare 500 if that fits, and
+        close once what was queued before it is out.  Never leaves a
+        half-framed response in the buffer."""
+        cdef Buffer out = self.output_buffer
+        out.truncate_nogil(mark)
+        out.oom = False
+        if body is not None:
+            self._close_iterable(body)
+        self.stream = None
+        self.stream_request = None
+        self.sf_fd = -1
+        log.error("out of memory while framing a response for %s; closing the connection",
+                  self.peer_address)
+        if answer_500:
+            out.append_nogil(PyBytes_AS_STRING(OOM_500), PyBytes_GET_SIZE(OOM_500))
+            if out.oom:
+                out.truncate_nogil(mark)
+                out.oom = False
+        self.requests += 1
+        self.close_after_write = True
+        self.hstate = H_CLOSING
+        self.deadline = self._eloop.cached_now + LINGER_TIME
+        if not self.in_process:
+            self._flush()
         return 0
 
     cdef int _append_head(self, int status, object headers, int flags, object ctype) except -1:
@@ -828,8 +956,13 @@ cdef class HttpConnection(TcpConnection):
             b"Date: " + http_date_c()[:29] + b"\r\n",
             b"Content-Type: text/plain; charset=utf-8\r\n",
             b"Content-Length: %d\r\n" % len(body),
-            CONN_CLOSE, CRLF])
-        self.output_buffer.append(head + body)
+            CONN_CLOSE, CRLF]) + body
+        cdef size_t mark = self.output_buffer.readable()
+        self.output_buffer.oom = False
+        self.output_buffer.append_nogil(PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
+        if self.output_buffer.oom:
+            self.output_buffer.truncate_nogil(mark)
+            self.output_buffer.oom = False
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: %d %s", self.peer_address, status, detail)
         self.input_buffer.retrieve_nogil(self.input_buffer.readable())
@@ -884,11 +1017,42 @@ cdef class HttpConnection(TcpConnection):
         self.deadline = monotonic() + self.cfg.body_timeout
         return 0
 
+    cdef bint _read_before_timeout(self) except -1:
+        """Before closing for idleness or answering 408, read what the kernel
+        holds: after the process was paused (SIGSTOP, a long GC, a busy
+        handler) the sweeper may run before the loop sees the socket
+        readable, and closing with unread data would reset the connection and
+        lose a request the client did send in time.  True if bytes arrived
+        (they were handled) or the connection closed."""
+        cdef int err = 0
+        cdef ssize_t n
+        if self.lingering or self.paused or not (self._events & 1) or \
+                not (self.hstate == H_HEAD or self.hstate == H_BODY_LENGTH or
+                     self.hstate == H_BODY_CHUNKED):
+            return False
+        with nogil:
+            # reads into this connection's input buffer; the loop thread owns both
+            n = self.input_buffer.read_fd_nogil(self.fd, &err)
+        if n > 0:
+            self._on_message()
+            return True
+        if n < 0 and err == EAGAIN:
+            return False
+        self._handle_close()        # EOF or an error
+        return True
+
     def _on_timeout(self):
         """The deadline passed: 408 for a half-received request, else close."""
         cdef size_t pending = self.output_buffer.readable()
+        cdef double before = self.deadline
         if self._conn_state == S_DISCONNECTED:
             return
+        if self._read_before_timeout():
+            if self._conn_state == S_DISCONNECTED or self.deadline != before:
+                return          # served, or the new bytes moved the deadline
+            if self.hstate == H_HEAD and self.input_buffer.readable() == 0:
+                return          # a whole request was answered
+
         if self.hstate == H_STREAM or (self.hstate == H_CLOSING and not self.lingering
                                        and pending + <size_t>self.sf_left):
             if pending + <size_t>self.sf_left != self.out_mark:

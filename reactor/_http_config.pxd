@@ -20,12 +20,15 @@ cdef class HttpConfig:
     cdef public double keep_alive_timeout
     cdef public double header_timeout
     cdef public double body_timeout
+    cdef public double min_body_rate    # bytes/s a request body must average (0: no minimum)
     cdef public size_t output_high_water
     cdef public bint access_log
     cdef public bint stopping           # graceful stop: answer with Connection: close
     cdef public object server_header    # bytes
     cdef RouteTable *table           # published with a release store (copy-on-write)
-    cdef list _retired               # old tables and replaced strings, freed with the config
+    cdef list _retired               # [(addresses, [(loop, count)])]: freed once every loop let go
+    cdef list _readers               # the EventLoops that read the table
+    cdef int _reclaim(self, bint force) except -1
     cdef bint has_routes(self) noexcept nogil
     cdef const StaticRoute *find_route(self, const char *path, size_t n) noexcept nogil
 

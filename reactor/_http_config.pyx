@@ -3,13 +3,18 @@ loops once serving): the handler, limits, timeouts, and the table of static
 routes that loops answer in C without the GIL.
 
 The route table is copy-on-write: ``add_static_route`` builds a new table and
-publishes it with one release store, so loop threads read it without a lock;
-old tables live until the config is freed.  Also here: the per-thread cached
-``Date`` value and the status lines.
+publishes it with one release store, so loop threads read it without a lock.
+An old table (and the strings of a replaced route) is freed once no loop can
+still hold a pointer into it: loops read the table only between two waits,
+and each loop counts its waits (``EventLoop.quiescent_count``, odd while it
+sleeps), so once every reader loop was asleep at the publish or has entered
+a wait since, the old table is garbage (quiescent-state reclamation, as in
+RCU).  Also here: the per-thread cached ``Date`` value and the status lines.
 """
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memcmp
 from reactor._buffer cimport Buffer
+from reactor._event_loop cimport EventLoop
 from reactor._http_request cimport MAX_HEADER_CAP
 from reactor._http_response cimport validate_header
 from reactor._http_response import REASONS
@@ -19,7 +24,7 @@ cdef object _STATUS_LINES = {}
 cdef extern from *:
     """
     #define RH_RT_LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
-    #define RH_RT_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+    #define RH_RT_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_SEQ_CST)
     """
     RouteTable *rt_load "RH_RT_LOAD"(RouteTable *p) nogil
     void rt_store "RH_RT_STORE"(RouteTable *p, RouteTable *v) nogil
@@ -74,10 +79,12 @@ cdef class HttpConfig:
     def __cinit__(self):
         self.table = NULL
         self._retired = []
+        self._readers = []
 
     def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
                  max_headers=100, max_body_size=16 * 1024 * 1024, keep_alive_timeout=5.0,
-                 header_timeout=10.0, body_timeout=30.0, output_high_water=1024 * 1024,
+                 header_timeout=10.0, body_timeout=30.0, min_body_rate=500.0,
+                 output_high_water=1024 * 1024,
                  access_log=False, server_header=b"reactor"):
         for name, v in (("max_request_line", max_request_line), ("max_header_size", max_header_size),
                         ("max_headers", max_headers), ("max_body_size", max_body_size)):
@@ -87,6 +94,9 @@ cdef class HttpConfig:
                         ("header_timeout", header_timeout), ("body_timeout", body_timeout)):
             if not isinstance(v, (int, float)) or not v > 0:     # NaN too
                 raise ValueError("%s must be a positive number of seconds, got %r" % (name, v))
+        if not isinstance(min_body_rate, (int, float)) or not min_body_rate >= 0:
+            raise ValueError("min_body_rate must be a number of bytes per second >= 0, got %r"
+                             % (min_body_rate,))
         if max_headers > MAX_HEADER_CAP:
             raise ValueError("max_headers must be <= %d" % MAX_HEADER_CAP)
         self.limits.max_request_line = max_request_line
@@ -97,6 +107,7 @@ cdef class HttpConfig:
         self.keep_alive_timeout = keep_alive_timeout
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
+        self.min_body_rate = min_body_rate
         self.output_high_water = output_high_water
         self.access_log = access_log
         self.stopping = False
@@ -112,8 +123,9 @@ cdef class HttpConfig:
                 free(t.routes[i].body)
             free(t)
         if self._retired is not None:
-            for addr in self._retired:
-                free(<void *><size_t>addr)
+            for addrs, _ in self._retired:
+                for addr in addrs:
+                    free(<void *><size_t>addr)
 
     @property
     def max_body_size(self):
@@ -130,6 +142,43 @@ cdef class HttpConfig:
     @property
     def max_headers(self):
         return self.limits.max_headers
+
+    def add_reader(self, EventLoop loop not None):
+        """``loop`` serves connections of this config (reads the route table
+        without a lock).  Call from the loop's thread or before it serves."""
+        self._readers = [l for l in self._readers if not (<EventLoop>l)._closed]
+        if loop not in self._readers:
+            self._readers.append(loop)
+
+    @property
+    def retired_tables(self):
+        """Old tables not freed yet (a loop may still read them)."""
+        self._reclaim(False)
+        return len(self._retired)
+
+    cdef int _reclaim(self, bint force) except -1:
+        """Free every retired block no reader loop can still hold."""
+        cdef EventLoop loop
+        cdef unsigned long long seen
+        cdef list keep = []
+        for addrs, snapshot in self._retired:
+            safe = True
+            if not force:
+                for loop, seen in snapshot:
+                    # closed or not running: reads nothing; seen odd: it was
+                    # asleep when the new table went out; changed: it has
+                    # been back to its wait since
+                    if not (loop._closed or not loop._looping or seen & 1
+                            or loop.quiescent_count() != seen):
+                        safe = False
+                        break
+            if safe:
+                for addr in addrs:
+                    free(<void *><size_t>addr)
+            else:
+                keep.append((addrs, snapshot))
+        self._retired = keep
+        return 0
 
     def add_static_route(self, path, body, content_type="text/plain", int status=200, headers=None):
         """Register a fixed answer for GET/HEAD ``path`` (exact match, query ignored)."""
@@ -189,12 +238,18 @@ cdef class HttpConfig:
         memcpy(r.path, <char *>p, len(p)); r.path_len = len(p)
         memcpy(r.head, <char *>head, len(head)); r.head_len = len(head)
         memcpy(r.body, <char *>b, len(b)); r.body_len = len(b)
+        retired = []
         if idx < n_old:
-            self._retired.extend([<size_t>old.routes[idx].path, <size_t>old.routes[idx].head,
-                                  <size_t>old.routes[idx].body])
+            retired = [<size_t>old.routes[idx].path, <size_t>old.routes[idx].head,
+                       <size_t>old.routes[idx].body]
         rt_store(self.table, t)
         if old != NULL:
-            self._retired.append(<size_t>old)
+            retired.append(<size_t>old)
+        if retired:
+            # after the (seq_cst) publish: what each reader loop is doing now
+            self._retired.append((retired, [(l, (<EventLoop>l).quiescent_count())
+                                            for l in self._readers]))
+        self._reclaim(False)
 
     def static_paths(self):
         cdef int i

@@ -98,6 +98,20 @@ cdef class HttpRequest:
         return self._headers
 
     @property
+    def host(self):
+        """The host the request is for: the authority of an absolute-form
+        target (``GET http://example.com/ HTTP/1.1``), which wins over the
+        Host header (RFC 9112 3.2.2), else the Host header; None if neither."""
+        cdef rh_request req
+        cdef rh_header hdrs[MAX_HEADER_CAP]
+        req.headers = hdrs
+        req.num_headers = MAX_HEADER_CAP
+        if rh_parse_request(PyBytes_AS_STRING(self._head), PyBytes_GET_SIZE(self._head),
+                            &req, NULL) <= 0 or req.host == NULL:
+            return None
+        return _latin1(req.host, req.host_len)
+
+    @property
     def raw_head(self):
         """The request head exactly as received (bytes)."""
         return self._head

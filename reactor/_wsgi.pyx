@@ -219,6 +219,9 @@ cdef class WSGICore:
                 if old is not None:
                     value = old + ("; " if key == _COOKIE else ", ") + value
                 env[key] = value
+            if r.target[0] != b'/' and r.host != NULL:
+                # absolute-form: the target's authority wins over Host (RFC 9112 3.2.2)
+                env["HTTP_HOST"] = PyUnicode_DecodeLatin1(r.host, r.host_len, NULL)
         host = env.get("HTTP_HOST")
         if host:
             if host.startswith("["):

@@ -185,7 +185,9 @@ def test_body_timeout():
 
 
 def test_body_timeout_rearmed_by_progress():
-    with serve(echo, **dict(FAST, header_timeout=5, keep_alive_timeout=5)) as srv:
+    # min_body_rate=0: only the time between reads counts (no average rate)
+    with serve(echo, **dict(FAST, header_timeout=5, keep_alive_timeout=5,
+                            min_body_rate=0)) as srv:
         with Client(srv.port) as c:
             c.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n")
             for b in b"abcdef":                  # 6 x 0.25 s > body_timeout, but it moves
