@@ -114,3 +114,34 @@ def test_loop_only_methods_raise_from_other_thread(debug_build, loop_thread):
     finally:
         a.close()
         b.close()
+
+
+def test_review_loop_only_methods_raise_from_other_thread(debug_build, loop_thread):
+    # send_buffer, TimerHandle.cancel and HttpConnection.resume are loop-only
+    from reactor import Buffer, TcpConnection
+    from reactor._http import HttpConnection, LoopState
+    from reactor._http_config import HttpConfig
+    loop = loop_thread
+    timer = call_in_loop(loop, lambda: loop.run_after(60, lambda: None))
+    with pytest.raises(RuntimeError, match="owner"):
+        timer.cancel()
+    assert timer.active
+    call_in_loop(loop, timer.cancel)
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    try:
+        conn = call_in_loop(loop, lambda: TcpConnection(loop, a.detach()))
+        buf = Buffer()
+        buf.append(b"data")
+        with pytest.raises(RuntimeError, match="owner"):
+            conn.send_buffer(buf)
+        assert len(buf) == 4
+        http = call_in_loop(loop, lambda: HttpConnection(loop, c.detach(), None, HttpConfig(),
+                                                         LoopState(loop)))
+        with pytest.raises(RuntimeError, match="owner"):
+            http.resume(None, b"late")
+        call_in_loop(loop, conn.force_close)
+        call_in_loop(loop, http.force_close)
+    finally:
+        b.close()
+        d.close()
