@@ -1,6 +1,7 @@
 """Regression tests for the review's confirmed bugs (issue 14), one or more
 per bug, each over real sockets on 127.0.0.1.  Every test here failed on the
 code before its fix (see the commit that fixes it)."""
+import contextlib
 import gc
 import logging
 import os
@@ -230,13 +231,14 @@ OOM_SERVER = textwrap.dedent("""
 """)
 
 
-@pytest.fixture
-def oom_server():
-    p = subprocess.Popen([sys.executable, "-c", OOM_SERVER % {"root": ROOT}],
+@contextlib.contextmanager
+def server_process(script):
+    """Run ``script`` (prints its port, serves until stdin closes) in a child
+    Python; yields ``(process, port)``."""
+    p = subprocess.Popen([sys.executable, "-c", script],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        port = int(p.stdout.readline())
-        yield port
+        yield p, int(p.stdout.readline())
     finally:
         p.stdin.close()
         try:
@@ -245,6 +247,12 @@ def oom_server():
             p.kill()
             p.wait()
         p.stdout.close()
+
+
+@pytest.fixture
+def oom_server():
+    with server_process(OOM_SERVER % {"root": ROOT}) as (_, port):
+        yield port
 
 
 @pytest.mark.parametrize("path", ["/big", "/static-big"])
@@ -572,10 +580,7 @@ PAUSE_SERVER = textwrap.dedent("""
 
 @pytest.mark.parametrize("threads", [0, 1])
 def test_sigstop_does_not_reset_pending_requests(threads):
-    p = subprocess.Popen([sys.executable, "-c", PAUSE_SERVER % {"root": ROOT, "threads": threads}],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(p.stdout.readline())
+    with server_process(PAUSE_SERVER % {"root": ROOT, "threads": threads}) as (p, port):
         clients = [Client(port, timeout=10) for _ in range(16)]
         for c in clients:
             c.send(get("/"))
@@ -591,14 +596,6 @@ def test_sigstop_does_not_reset_pending_requests(threads):
         for c in clients:
             assert c.read_response().body == b"pong"
             c.sock.close()
-    finally:
-        p.stdin.close()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        p.stdout.close()
 
 
 # ---- the review's smaller findings ---------------------------------------------------------
