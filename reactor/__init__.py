@@ -3,6 +3,29 @@
 The main reactor accepts connections and hands each to one of N sub-reactor
 threads; every thread runs its own EventLoop over epoll or poll.
 """
+import os as _os
+import sys as _sys
+from importlib.machinery import EXTENSION_SUFFIXES as _EXT
+
+
+def _compiled(folder):
+    return any(_os.path.exists(_os.path.join(folder, "_sync" + ext)) for ext in _EXT)
+
+
+if not _compiled(__path__[0]):
+    # An unbuilt source checkout shadows the installed package (``python -m
+    # reactor`` in the checkout puts it first on sys.path): take the compiled
+    # modules from the installed copy, or say what to do.
+    for _entry in _sys.path:
+        _cand = _os.path.join(_entry or _os.getcwd(), "reactor")
+        if _os.path.realpath(_cand) != _os.path.realpath(__path__[0]) and _compiled(_cand):
+            __path__[:] = [_cand]
+            break
+    else:
+        raise ImportError(
+            "reactor's compiled core is not built in %s: install it (pip install .) or "
+            "build it in place (pip install -e .)" % __path__[0])
+
 from reactor._sync import Mutex, Cond
 from reactor._buffer import Buffer
 from reactor._channel import Channel, ChannelMap, READ, WRITE
