@@ -40,10 +40,11 @@ def pin_prefix(cpus):
     return ["taskset", "-c", cpus]
 
 
-def probe(port, timeout=2.0):
-    """One ``GET /`` with ``Connection: close``; returns ``(status, body)``."""
+def probe(port, timeout=2.0, path="/"):
+    """One ``GET path`` with ``Connection: close``; returns ``(status, body)``."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+                  % path.encode())
         data = b""
         while True:
             head_end = data.find(b"\r\n\r\n")
@@ -70,7 +71,7 @@ def _body_complete(data, head_end):
 class RunningServer:
     """A started server (a context manager; ``stop()`` is idempotent)."""
 
-    def __init__(self, spec, server_cpus="1", cwd=None, env=None, port=None):
+    def __init__(self, spec, server_cpus="1", cwd=None, env=None, port=None, preexec_fn=None):
         self.spec = spec
         self.port = port or free_port()
         self.workdir = tempfile.mkdtemp(prefix="bench-%s-" % spec.name)
@@ -80,7 +81,7 @@ class RunningServer:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=preexec_fn)
         self.pid = self.proc.pid
 
     def log_tail(self, lines=15):
@@ -91,8 +92,8 @@ class RunningServer:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def wait_ready(self, timeout=READY_TIMEOUT):
-        """Poll until ``GET /`` answers the expected body; raise ServerError."""
+    def wait_ready(self, timeout=READY_TIMEOUT, paths=("/",)):
+        """Poll until ``GET`` of each path answers the expected body; raise ServerError."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -100,15 +101,17 @@ class RunningServer:
                 raise ServerError("%s exited with code %d before answering:\n%s" % (
                     self.spec.name, self.proc.returncode, self.log_tail()))
             try:
-                status, body = probe(self.port)
+                answers = [(path,) + probe(self.port, path=path) for path in paths]
             except OSError as exc:
                 last = str(exc)
                 time.sleep(0.05)
                 continue
-            if status == 200 and body == BODY:
-                return self
-            raise ServerError("%s answered %d %r, expected 200 %r" % (
-                self.spec.name, status, body[:60], BODY))
+            for path, status, body in answers:
+                if status != 200 or body != BODY:
+                    raise ServerError("%s answered %d %r%s, expected 200 %r" % (
+                        self.spec.name, status, body[:60],
+                        "" if path == "/" else " to GET " + path, BODY))
+            return self
         raise ServerError("%s not ready after %.0fs (%s):\n%s" % (
             self.spec.name, timeout, last, self.log_tail()))
 

@@ -38,24 +38,22 @@ slower than wrk, so the phase timeouts are more likely to bite.
 """
 import argparse
 import datetime
-import errno
 import json
 import os
 import resource
 import selectors
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 
 if __package__ in (None, ""):       # run as a script: python bench/soak.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import proctree                                   # noqa: E402
-from bench import wrk as wrk_mod                             # noqa: E402
-from bench.launcher import free_port, pin_prefix             # noqa: E402
+from bench import idle, proctree                                         # noqa: E402
+from bench import wrk as wrk_mod                                         # noqa: E402
+from bench.launcher import RunningServer, ServerError, pin_prefix, probe  # noqa: E402
+from bench.run import child_env, parse_cpus, raise_nofile                # noqa: E402
+from bench.servers import ServerSpec                                     # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(ROOT, "bench", "results")
@@ -74,9 +72,7 @@ DEFAULTS = {
     "warmup_close": 10_000,
     "warmup_idle": None,              # None: --idle-connections (see resolve())
 }
-READY_TIMEOUT = 30.0
 START_ATTEMPTS = 4                    # an import may fail while the extension is rebuilt
-STOP_TIMEOUT = 10.0
 CONNECT_BATCH = 256                   # idle/raw client: connections being set up at once
 
 
@@ -103,7 +99,7 @@ def serve(port, threads, keep_alive_timeout):
     server.serve_forever()
 
 
-# ---- HTTP on raw sockets (probe, idle connections, the fallback load client) --------------
+# ---- HTTP on raw sockets (the fallback load client) ----------------------------------------
 
 def request_bytes(path, close=False):
     return ("GET %s HTTP/1.1\r\nHost: soak\r\n%s\r\n"
@@ -136,26 +132,10 @@ def parse_responses(buf, pos):
     return done, bad, pos
 
 
-def http_get(port, path, timeout=3.0):
-    """One ``GET path`` with ``Connection: close``: ``(status, body)``."""
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
-        s.sendall(request_bytes(path, close=True))
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    data = b"".join(chunks)
-    head, _, body = data.partition(b"\r\n\r\n")
-    parts = head.split(b" ", 2)
-    return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0), body
-
-
 def server_stats(port):
     """``{"accepted", "requests", "static_requests", "connections"}`` summed over loops."""
     try:
-        status, body = http_get(port, "/stats")
+        status, body = probe(port, timeout=3.0, path="/stats")
         loops = json.loads(body) if status == 200 else None
     except (OSError, ValueError):
         return None
@@ -166,26 +146,22 @@ def server_stats(port):
 
 
 class _Conn:
-    __slots__ = ("sock", "buf", "pos", "path", "sent", "outstanding")
+    __slots__ = ("sock", "buf", "pos", "sent", "outstanding")
 
-    def __init__(self, sock, path):
+    def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
         self.pos = 0
-        self.path = path
         self.sent = False
         self.outstanding = 0
 
 
-def _connect_nb(sel, port, path):
+def _connect_nb(sel, port):
     """Start a non-blocking connect; return the _Conn or None (counted as an error)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setblocking(False)
-    err = s.connect_ex((HOST, port))
-    if err not in (0, errno.EINPROGRESS):
-        s.close()
+    s = idle.connect_nb(HOST, port)
+    if s is None:
         return None
-    conn = _Conn(s, path)
+    conn = _Conn(s)
     sel.register(s, selectors.EVENT_WRITE, conn)
     return conn
 
@@ -230,7 +206,7 @@ def raw_load(port, path, target, connections, close, deadline, pipeline=16):
     try:
         while done < target and time.monotonic() < deadline:
             while issued < target and len(sel.get_map()) < connections:
-                conn = _connect_nb(sel, port, path)
+                conn = _connect_nb(sel, port)
                 if conn is None:
                     errors += 1
                     break
@@ -273,92 +249,13 @@ def raw_load(port, path, target, connections, close, deadline, pipeline=16):
     return {"requests": done, "errors": errors, "timed_out": done < target}
 
 
-class IdleSet:
-    """Keep-alive connections that made one request each and are now idle."""
-
-    def __init__(self, socks, failed, timed_out):
-        self.socks = socks
-        self.failed = failed
-        self.timed_out = timed_out
-
-    def still_open(self):
-        alive = 0
-        for s in self.socks:
-            try:
-                if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b"":
-                    alive += 1
-            except BlockingIOError:
-                alive += 1
-            except OSError:
-                pass
-        return alive
-
-    def close(self):
-        for s in self.socks:
-            s.close()
-        self.socks = []
-
-
-def open_idle(port, n, deadline, batch=CONNECT_BATCH):
-    """Open ``n`` connections, alternating /static and /py, each answered once."""
-    sel = selectors.DefaultSelector()
-    held, failed, started = [], 0, 0
-    try:
-        while (started < n or sel.get_map()) and time.monotonic() < deadline:
-            while started < n and len(sel.get_map()) < batch:
-                if _connect_nb(sel, port, PATHS[started % 2]) is None:
-                    failed += 1
-                started += 1
-            for key, _ in sel.select(0.1):
-                conn = key.data
-                outcome = None
-                try:
-                    if not conn.sent:
-                        if conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-                            outcome = "failed"
-                        else:
-                            conn.sock.sendall(request_bytes(conn.path))
-                            conn.sent = True
-                            sel.modify(conn.sock, selectors.EVENT_READ, conn)
-                    else:
-                        got, bad, eof = _feed(conn)
-                        if bad or eof:
-                            outcome = "failed"
-                        elif got:
-                            outcome = "held"
-                except (BlockingIOError, InterruptedError):
-                    pass
-                except OSError:
-                    outcome = "failed"
-                if outcome:
-                    sel.unregister(conn.sock)
-                    if outcome == "held":
-                        held.append(conn.sock)
-                    else:
-                        failed += 1
-                        conn.sock.close()
-        timed_out = bool(sel.get_map()) or started < n
-        for key in list(sel.get_map().values()):
-            key.fileobj.close()
-            failed += 1
-        failed += n - started
-    finally:
-        sel.close()
-    return IdleSet(held, failed, timed_out)
+def open_idle(port, n, deadline):
+    """Open ``n`` connections, alternating /static and /py, each answered once with BODY."""
+    return idle.open_idle(HOST, port, n, batch=CONNECT_BATCH,
+                          timeout=deadline - time.monotonic(), paths=PATHS, expect=BODY)
 
 
 # ---- the server process ----------------------------------------------------------------
-
-class ServerError(Exception):
-    pass
-
-
-def _child_env():
-    env = os.environ.copy()
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
 
 def _set_nofile(limit):
     def apply():
@@ -367,21 +264,6 @@ def _set_nofile(limit):
         except (ValueError, OSError):
             pass
     return apply
-
-
-def raise_nofile(needed):
-    """Raise this process's RLIMIT_NOFILE to at least ``needed`` if possible; return soft."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return soft
-    want = max(needed, hard) if hard != resource.RLIM_INFINITY else needed
-    for limits in ((want, want), (hard, hard)):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, limits)
-            return limits[0]
-        except (ValueError, OSError):
-            continue
-    return soft
 
 
 def read_limit_nofile(pid):
@@ -409,99 +291,27 @@ def read_memory(pid):
     return out
 
 
-class SoakServer:
-    """The soak server in its own session, pinned, with a raised fd limit."""
+def start_server(args):
+    """The soak server in its own session, pinned, with its fd limit raised; once it answers.
 
-    def __init__(self, args, nofile):
-        self.port = free_port()
-        self.workdir = tempfile.mkdtemp(prefix="soak-")
-        self.log_path = os.path.join(self.workdir, "server.log")
-        self.argv = pin_prefix(args.server_cpus) + [
-            sys.executable, "-m", "bench.soak", "--serve", "--port", str(self.port),
-            "--threads", str(args.threads)]
-        self.nofile = nofile
-        self.proc = None
-
-    def start(self):
-        for attempt in range(1, START_ATTEMPTS + 1):
-            with open(self.log_path, "wb") as log:
-                self.proc = subprocess.Popen(
-                    self.argv, cwd=ROOT, env=_child_env(), stdin=subprocess.DEVNULL,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                    preexec_fn=_set_nofile(self.nofile))
-            try:
-                self._wait_ready()
-                return
-            except ServerError:
-                self.stop()
-                if attempt == START_ATTEMPTS:
-                    raise
-                print("  server did not start (attempt %d), retrying in 5 s:\n%s"
-                      % (attempt, self.log_tail(5)), flush=True)
-                time.sleep(5)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def _wait_ready(self):
-        deadline = time.monotonic() + READY_TIMEOUT
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerError("server exited with code %d:\n%s"
-                                  % (self.proc.returncode, self.log_tail()))
-            try:
-                answers = [http_get(self.port, p) for p in PATHS]
-            except OSError as exc:
-                last = str(exc)
-                time.sleep(0.05)
-                continue
-            if all(a == (200, BODY) for a in answers):
-                return
-            raise ServerError("server answered %r, expected 200 %r" % (answers, BODY))
-        raise ServerError("server not ready after %.0fs (%s):\n%s"
-                          % (READY_TIMEOUT, last, self.log_tail()))
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def sockets(self):
-        return proctree.socket_count([self.pid])
-
-    def log_tail(self, lines=15):
+    Returns a ``RunningServer``; raises ServerError after START_ATTEMPTS failures.
+    """
+    spec = ServerSpec("soak", lambda port, workdir: [
+        sys.executable, "-m", "bench.soak", "--serve", "--port", str(port),
+        "--threads", str(args.threads)])
+    for attempt in range(1, START_ATTEMPTS + 1):
+        server = RunningServer(spec, args.server_cpus, cwd=ROOT, env=child_env(),
+                               preexec_fn=_set_nofile(args.server_nofile))
         try:
-            with open(self.log_path, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        return "\n".join(text.strip().splitlines()[-lines:])
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.proc.wait()
-        self._signal(signal.SIGKILL)
-
-    def cleanup(self):
-        self.stop()
-        try:
-            os.unlink(self.log_path)
-            os.rmdir(self.workdir)
-        except OSError:
-            pass
-
-    def _signal(self, signum):
-        try:
-            os.killpg(self.proc.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+            return server.wait_ready(paths=PATHS)
+        except ServerError:
+            tail = server.log_tail(5)
+            server.stop()
+            if attempt == START_ATTEMPTS:
+                raise
+            print("  server did not start (attempt %d), retrying in 5 s:\n%s"
+                  % (attempt, tail), flush=True)
+            time.sleep(5)
 
 
 # ---- phases ------------------------------------------------------------------------------
@@ -523,10 +333,10 @@ class Soak:
         """Wait until the server holds no client socket, then ``--settle`` more seconds."""
         timeout = self.args.settle_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        count = self.server.sockets()
+        count = self.server_sockets()
         while count > self.base_sockets and time.monotonic() < deadline:
             time.sleep(0.05)
-            count = self.server.sockets()
+            count = self.server_sockets()
         time.sleep(self.args.settle if settle is None else settle)
         return count - self.base_sockets
 
@@ -578,6 +388,9 @@ class Soak:
         if served is not None and row["done"] and served < row["done"]:
             self.problems.append("%s: the server counted %s %s requests, the client %s"
                                  % (name, fmt_int(served), row["path"], fmt_int(row["done"])))
+
+    def server_sockets(self):
+        return proctree.socket_count([self.server.pid])
 
     def reference_kb(self):
         for row in self.rows:
@@ -638,17 +451,17 @@ class Soak:
     def idle_round(self, name, n, kind="idle"):
         started = time.monotonic()
         deadline = started + self.args.phase_timeout
-        idle = open_idle(self.server.port, n, deadline)
+        conns = open_idle(self.server.port, n, deadline)
         opened = time.monotonic() - started
-        held = len(idle.socks)
+        held = len(conns.socks)
         try:
             time.sleep(self.args.idle_hold)
-            held_after = idle.still_open()
-            server_conns = self.server.sockets() - self.base_sockets
+            held_after = conns.still_open()
+            server_conns = self.server_sockets() - self.base_sockets
         finally:
-            idle.close()
-        return self.record(name, kind, n, held, idle.failed, time.monotonic() - started,
-                           idle.timed_out,
+            conns.close()
+        return self.record(name, kind, n, held, conns.failed, time.monotonic() - started,
+                           conns.timed_out,
                            {"unit": "connections", "held_after_hold": held_after,
                             "server_connections_while_held": server_conns,
                             "open_seconds": round(opened, 2)})
@@ -658,10 +471,9 @@ class Soak:
     def run(self):
         a = self.args
         t = a.phase_timeout
-        self.server = SoakServer(a, a.server_nofile)
-        self.server.start()
+        self.server = start_server(a)
         time.sleep(0.3)
-        self.base_sockets = min(self.server.sockets() for _ in range(5))
+        self.base_sockets = min(self.server_sockets() for _ in range(5))
         limit = read_limit_nofile(self.server.pid)
         print("server pid %d on %s:%d, RLIMIT_NOFILE %s, %s client sockets at rest"
               % (self.server.pid, HOST, self.server.port, limit, self.base_sockets))
@@ -682,11 +494,11 @@ class Soak:
                 w.append(self._quiet_requests(p, a.warmup_close // 2, True, t))
         idle_ok = idle_failed = 0
         for _ in range(a.warmup_idle_rounds if a.warmup_idle else 0):
-            idle = open_idle(self.server.port, a.warmup_idle, time.monotonic() + t)
-            idle_ok += len(idle.socks)
-            idle_failed += idle.failed
+            conns = open_idle(self.server.port, a.warmup_idle, time.monotonic() + t)
+            idle_ok += len(conns.socks)
+            idle_failed += conns.failed
             time.sleep(min(a.idle_hold, 1.0))
-            idle.close()
+            conns.close()
             self.settle(settle=0.2)
         target = 2 * half + 2 * (a.warmup_close // 2)
         self.record("after warm-up", "warmup", target, sum(x[0] for x in w),
@@ -827,15 +639,6 @@ def summarize(soak, max_growth_mb, elapsed):
 
 
 # ---- command line ------------------------------------------------------------------------
-
-def parse_cpus(text):
-    cpus = set()
-    for part in (x.strip() for x in (text or "").split(",")):
-        if part:
-            lo, _, hi = part.partition("-")
-            cpus.update(range(int(lo), int(hi or lo) + 1))
-    return cpus
-
 
 def build_parser():
     ap = argparse.ArgumentParser(
@@ -1003,7 +806,7 @@ def main(argv=None):
         soak.problems.append("interrupted")
     finally:
         if soak.server:
-            soak.server.cleanup()
+            soak.server.stop()
     elapsed = time.monotonic() - started
     summarize(soak, args.max_growth_mb, elapsed)
     if args.save:
