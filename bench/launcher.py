@@ -6,7 +6,8 @@
 The server runs in its own session (so the whole group can be signalled),
 its output goes to a log file in a temporary directory (shown when it fails
 to start), and readiness means ``GET /`` answered ``200`` with the expected
-13-byte body.
+13-byte body.  ``fetch(port, path)`` returns the status, headers and body of
+one ``GET`` (the harness checks the flask-* responses with it before timing).
 """
 import os
 import shutil
@@ -42,6 +43,13 @@ def pin_prefix(cpus):
 
 def probe(port, timeout=2.0, path="/"):
     """One ``GET path`` with ``Connection: close``; returns ``(status, body)``."""
+    status, _, body = fetch(port, path, timeout)
+    return status, body
+
+
+def fetch(port, path="/", timeout=2.0):
+    """One ``GET path`` with ``Connection: close``; returns ``(status, headers, body)``
+    with ``headers`` a dict of lower-cased names (the last value of a repeated one)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(b"GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
                   % path.encode())
@@ -55,9 +63,32 @@ def probe(port, timeout=2.0, path="/"):
                 break
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    parts = head.split(b" ", 2)
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
     status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-    return status, body
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = dechunk(body)
+    return status, headers, body
+
+
+def dechunk(data):
+    """The payload of a chunked body (trailers dropped; a truncated one as far as it goes)."""
+    out = []
+    while data:
+        size_line, sep, data = data.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0].strip(), 16)
+        except ValueError:
+            break
+        if not sep or size == 0:
+            break
+        out.append(data[:size])
+        data = data[size + 2:]
+    return b"".join(out)
 
 
 def _body_complete(data, head_end):

@@ -9,7 +9,7 @@ from bench import wrk
 from bench.servers import find_binary
 
 PACKAGES = ("reactor-http", "gunicorn", "waitress", "uvicorn", "uvloop", "httptools",
-            "granian", "bjoern", "matplotlib")
+            "granian", "bjoern", "matplotlib", "flask", "jinja2", "werkzeug", "a2wsgi")
 
 
 def cpu_model():

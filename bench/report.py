@@ -7,11 +7,15 @@ server and takes the median and min/max over rounds:
 - throughput scenarios: req/s, server CPU µs per request, p50/p99 latency,
   and the total of error responses and socket errors;
 - idle-memory: KB of server RSS per held connection.
+
+Each server's row carries its configuration label (``bench.labels``: workers,
+threads, loop, WSGI/ASGI/native), taken from its runs, else from the plan's
+``labels`` in the result file.
 """
 import statistics
 
 IDLE = "idle-memory"
-BASELINES = ("reactor-static", "reactor-static-t1", "reactor-native")
+BASELINES = ("reactor-static", "reactor-static-t1", "reactor-native", "reactor-wsgi")
 DEFAULT_THRESHOLD = 5.0     # percent
 
 
@@ -75,6 +79,7 @@ def summarize(runs):
             summary = _summarize_idle(ok) if scenario == IDLE else _summarize_wrk(ok)
             summary["runs"] = len(ok)
             summary["failed"] = len(server_runs) - len(ok)
+            summary["label"] = next((r["label"] for r in server_runs if r.get("label")), None)
             summary["last_error"] = next((r.get("error") for r in reversed(server_runs)
                                           if not r.get("ok")), None)
             out[scenario][server] = summary
@@ -125,21 +130,28 @@ def fmt_ratio(value, base):
     return "%.2f×" % (value / base)
 
 
-def _table(header, rows):
+def _table(header, rows, left=2):
+    """A markdown table; the first ``left`` columns are left-aligned, the rest right."""
     lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
+             "|" + "|".join("---:" if i >= left else "---" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
 
-def _wrk_rows(summary, base):
+def label_of(name, s, labels=None):
+    """A server's configuration label for a table or chart ("—" when unknown)."""
+    return (s or {}).get("label") or (labels or {}).get(name) or "—"
+
+
+def _wrk_rows(summary, base, labels=None):
     base_rps = summary[base]["rps_median"] if base else None
     rows = []
     for name, s in summary.items():
         if not s["runs"]:
-            rows.append([name, "failed", "—", "—", "—", "—", "—", "—"])
+            rows.append([name, label_of(name, s, labels), "failed", "—", "—", "—", "—", "—",
+                         "—"])
             continue
-        rows.append([name, fmt_int(s["rps_median"]),
+        rows.append([name, label_of(name, s, labels), fmt_int(s["rps_median"]),
                      "%s–%s" % (fmt_int(s["rps_min"]), fmt_int(s["rps_max"])),
                      fmt_float(s["cpu_us_median"]), fmt_ratio(s["rps_median"], base_rps),
                      fmt_latency(s["p50_us"]), fmt_latency(s["p99_us"]),
@@ -147,14 +159,14 @@ def _wrk_rows(summary, base):
     return rows
 
 
-def _idle_rows(summary, base):
+def _idle_rows(summary, base, labels=None):
     base_kb = summary[base]["kb_per_conn_median"] if base else None
     rows = []
     for name, s in summary.items():
         if not s["runs"]:
-            rows.append([name, "failed", "—", "—", "—", "—"])
+            rows.append([name, label_of(name, s, labels), "failed", "—", "—", "—", "—"])
             continue
-        rows.append([name, fmt_float(s["kb_per_conn_median"], 2),
+        rows.append([name, label_of(name, s, labels), fmt_float(s["kb_per_conn_median"], 2),
                      "%s–%s" % (fmt_float(s["kb_per_conn_min"], 2),
                                 fmt_float(s["kb_per_conn_max"], 2)),
                      "%s / %s" % (fmt_int(s["held_median"]), fmt_int(s["connections"])),
@@ -163,18 +175,27 @@ def _idle_rows(summary, base):
     return rows
 
 
-def markdown_table(scenario, summary, title=None, skipped=None):
-    """One scenario's markdown section (title, table, skipped/failed notes)."""
+def markdown_table(scenario, summary, title=None, skipped=None, labels=None, check=None):
+    """One scenario's markdown section (title, table, skipped/failed notes).
+
+    ``labels`` ({server: label}) fills the configuration column where the runs
+    carry none; ``check`` (the scenario's reference response) adds a line
+    saying what every server's answer was compared with."""
     base = baseline_of(summary)
     lines = ["### " + (title or scenario), ""]
+    if check:
+        lines += ["Every server answered `GET %s` with the app's exact %s bytes (%s, "
+                  "sha256 %s…) before it was timed." % (check["path"], fmt_int(check["bytes"]),
+                                                         check["content_type"],
+                                                         check["sha256"][:12]), ""]
     if scenario == IDLE:
-        lines += _table(["server", "KB/conn (median)", "min–max", "held / opened",
-                         "RSS before (MB)", "vs %s" % (base or "reactor")],
-                        _idle_rows(summary, base))
+        lines += _table(["server", "configuration", "KB/conn (median)", "min–max",
+                         "held / opened", "RSS before (MB)", "vs %s" % (base or "reactor")],
+                        _idle_rows(summary, base, labels))
     else:
-        lines += _table(["server", "req/s (median)", "min–max", "µs CPU/req",
+        lines += _table(["server", "configuration", "req/s (median)", "min–max", "µs CPU/req",
                          "vs %s" % (base or "reactor"), "p50", "p99", "errors"],
-                        _wrk_rows(summary, base))
+                        _wrk_rows(summary, base, labels))
     notes = ["- %s: %d failed run(s): %s" % (name, s["failed"], short_error(s["last_error"]))
              for name, s in summary.items() if s["failed"]]
     notes += ["- %s skipped: %s" % (name, why) for name, why in (skipped or {}).items()]
@@ -199,14 +220,23 @@ def markdown_report(result):
         if name in summary or info.get("skipped"):
             parts.append(markdown_table(name, summary.get(name, {}),
                                         "%s — %s" % (name, info["description"]),
-                                        info.get("skipped")))
+                                        info.get("skipped"), info.get("labels"),
+                                        info.get("check")))
     return "\n".join(parts)
 
 
 # ---- charts --------------------------------------------------------------------------
 
-def write_chart(scenario, summary, path, title=None):
-    """A PNG bar chart for one scenario; returns the path, or None without matplotlib."""
+def chart_label(name, s, labels=None):
+    """A bar's tick label: the server's name, its configuration label below it."""
+    label = label_of(name, s, labels)
+    return name if label == "—" else "%s\n%s" % (name, label)
+
+
+def write_chart(scenario, summary, path, title=None, labels=None):
+    """A PNG bar chart for one scenario; returns the path, or None without matplotlib.
+    Each bar is named by server and configuration label (``labels`` fills in
+    for servers whose summary has none)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -221,10 +251,11 @@ def write_chart(scenario, summary, path, title=None):
     else:
         panels = [("requests/s (median, min–max)", "rps"),
                   ("server CPU µs per request (median, min–max)", "cpu_us")]
-    size = (max(8, 6 * len(panels)), 0.45 * len(names) + 1.6)
+    ticks = [chart_label(n, summary[n], labels) for n in names]
+    size = (max(8, 6 * len(panels)) + 3, 0.7 * len(names) + 1.6)
     fig, axes = plt.subplots(1, len(panels), figsize=size, squeeze=False)
-    for ax, (label, key) in zip(axes[0], panels):
-        _bar_panel(ax, names, summary, key, label)
+    for i, (ax, (label, key)) in enumerate(zip(axes[0], panels)):
+        _bar_panel(ax, names, summary, key, label, ticks if i == 0 else None)
     fig.suptitle(title or scenario, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -232,7 +263,7 @@ def write_chart(scenario, summary, path, title=None):
     return path
 
 
-def _bar_panel(ax, names, summary, key, label):
+def _bar_panel(ax, names, summary, key, label, ticks=None):
     med = [summary[n][key + "_median"] or 0 for n in names]
     lo = [m - (summary[n][key + "_min"] or m) for n, m in zip(names, med)]
     hi = [(summary[n][key + "_max"] or m) - m for n, m in zip(names, med)]
@@ -243,7 +274,7 @@ def _bar_panel(ax, names, summary, key, label):
     ax.bar_label(bars, labels=[_num(m) for m in med], padding=4, fontsize=8)
     ax.margins(x=0.18)
     ax.set_yticks(list(ypos))
-    ax.set_yticklabels(names)
+    ax.set_yticklabels(ticks if ticks is not None else [""] * len(names), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(label)
     ax.grid(axis="x", alpha=0.3)
@@ -292,6 +323,11 @@ def compare(a, b, threshold=DEFAULT_THRESHOLD):
                     "n/a" if change is None else "%+.1f%%" % change,
                     " REGRESSION" if bad else ""))
             lines.append("  %-20s %s" % (server, "; ".join(cells)))
+            old_label = sa[scenario][server].get("label")
+            new_label = sb[scenario][server].get("label")
+            if old_label and new_label and old_label != new_label:
+                lines.append("  %-20s configuration changed: %s -> %s"
+                             % ("", old_label, new_label))
         for server in sorted(set(sa[scenario]) ^ set(sb[scenario])):
             lines.append("  %-20s only in %s" % (server, "A" if server in sa[scenario] else "B"))
     lines.append("%d regression(s) over %.0f%%" % (len(regressions), threshold))

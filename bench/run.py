@@ -5,7 +5,11 @@ A B C A B C ...): start the server pinned to ``--server-cpus``, wait until
 it answers, warm it up with a short wrk run, measure with wrk pinned to
 ``--client-cpus`` while sampling the CPU time of the server's whole process
 tree just before and after, then stop it.  The idle-memory scenario opens
-keep-alive connections from this process instead of running wrk.
+keep-alive connections from this process instead of running wrk.  The
+flask-* scenarios run a Flask app (bench/apps/flask_app.py) on every WSGI
+server and first check that the server answers exactly the bytes the app
+produces without a server.  Every run records the server's configuration
+label, read from its argv by bench/labels.py.
 
 Results go to ``<out>/<UTC timestamp>.json`` (every raw run, versions,
 machine, pinning), ``.md`` (one table per scenario, also printed) and one
@@ -14,24 +18,28 @@ the changes between two result files and flags regressions.
 """
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import resource
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
 if __package__ in (None, ""):       # run as a script: python bench/run.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import idle, machine, proctree, report, wrk                  # noqa: E402
-from bench.launcher import RunningServer, ServerError, pin_prefix       # noqa: E402
+from bench import apps, idle, labels, machine, proctree, report, wrk    # noqa: E402
+from bench.launcher import RunningServer, ServerError, fetch, pin_prefix  # noqa: E402
 from bench.servers import DEFAULT_ORDER, SERVERS, threads_variants      # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(ROOT, "bench")
 SCRIPTS = os.path.join(BENCH_DIR, "scripts")
 DEFAULT_OUT = os.path.join(BENCH_DIR, "results")
+FLASK_APP = "bench.apps.flask_app:app"
+_REFERENCES = {}
 
 
 @dataclass
@@ -45,6 +53,9 @@ class Scenario:
     script: str = None                # wrk Lua script in bench/scripts
     exclude: tuple = ()               # (server, reason) pairs that cannot take part
     threads: bool = False             # the reactor-static --threads variants
+    path: str = "/"                   # the URL path wrk requests
+    app: str = None                   # a WSGI app "module:attr": every WSGI server runs it
+    needs: tuple = ()                 # modules the app needs (here and in the servers)
 
     def connections_for(self, args):
         return self.connections or args.connections
@@ -52,6 +63,26 @@ class Scenario:
     def describe(self, args):
         return self.description.format(c=self.connections_for(args),
                                        n=args.idle_connections)
+
+    def missing_module(self):
+        """The first module the app needs that is not importable, or None."""
+        for mod in self.needs:
+            try:
+                if importlib.util.find_spec(mod) is None:
+                    return mod
+            except (ImportError, ValueError):
+                return mod
+        return None
+
+    def reference(self):
+        """What every server must answer for ``GET path``: the app called without a
+        server, in this process (``bench.apps.Reference``); None without an app."""
+        if not self.app:
+            return None
+        key = (self.app, self.path)
+        if key not in _REFERENCES:
+            _REFERENCES[key] = apps.reference(self.app, self.path)
+        return _REFERENCES[key]
 
 
 SCENARIOS = [
@@ -62,6 +93,12 @@ SCENARIOS = [
     Scenario("post4k", "POST / with a 4 KiB body read by the app, {c} connections",
              script="post4k.lua",
              exclude=(("reactor-static", "route_static answers GET/HEAD only"),)),
+    Scenario("flask-json", "Flask app, GET /json: flask.jsonify of a 10-field order "
+             "with a list of 5 items, WSGI servers, {c} connections",
+             path="/json", app=FLASK_APP, needs=("flask",)),
+    Scenario("flask-template", "Flask app, GET /template: a Jinja2 template rendering a "
+             "10-row HTML table, WSGI servers, {c} connections",
+             path="/template", app=FLASK_APP, needs=("flask",)),
     Scenario("idle-memory", "server RSS per idle keep-alive connection, {n} connections",
              kind="idle"),
     Scenario("threads", "reactor route_static with --threads 0, 1, 2, 4, {c} connections",
@@ -87,7 +124,8 @@ def build_parser():
     ap.add_argument("--warmup", type=int, default=2,
                     help="seconds of wrk warm-up before each measured run (2; 0 = none)")
     ap.add_argument("--connections", type=int, default=64,
-                    help="wrk connections for plaintext, pipeline16, post4k, threads (64)")
+                    help="wrk connections for plaintext, pipeline16, post4k, flask-*, "
+                    "threads (64)")
     ap.add_argument("--idle-connections", type=int, default=5000,
                     help="connections opened by the idle-memory scenario (5000)")
     ap.add_argument("--server-cpus", default="1", help="taskset CPU list for servers (1)")
@@ -144,14 +182,34 @@ def check_args(args):
 # ---- the plan ------------------------------------------------------------------------
 
 def servers_for(scenario, wanted):
-    """``(specs, skipped)`` for one scenario: who runs, who is skipped and why."""
-    specs = threads_variants() if scenario.threads else [SERVERS[n] for n in DEFAULT_ORDER]
+    """``(specs, skipped)`` for one scenario: who runs, who is skipped and why.
+
+    Hello World scenarios take the servers with ``hello`` set; an app scenario
+    takes every WSGI server, running the app (``spec.with_app``).  A server
+    named in ``wanted`` that cannot take part is listed as skipped, with why,
+    unless a variant of it takes its place (uvicorn-wsgi for uvicorn)."""
+    excluded = dict(scenario.exclude)
+    if scenario.threads:
+        specs = threads_variants()
+    elif scenario.app:
+        specs = [SERVERS[n].with_app(scenario.app) for n in DEFAULT_ORDER if SERVERS[n].wsgi_argv]
+        excluded.update((n, "not a WSGI server: it serves only its own Hello World")
+                        for n in DEFAULT_ORDER if not SERVERS[n].wsgi_argv)
+    else:
+        specs = [SERVERS[n] for n in DEFAULT_ORDER if SERVERS[n].hello]
+        excluded.update((n, "takes part in the flask-* scenarios only")
+                        for n in DEFAULT_ORDER if not SERVERS[n].hello)
     if wanted:
         specs = [s for s in specs if s.name in wanted or s.family in wanted]
-    excluded = dict(scenario.exclude)
     run, skipped = [], {}
+    standing_in = {s.name for s in specs} | {s.family for s in specs}   # uvicorn: uvicorn-wsgi
+    for name in sorted(wanted & set(excluded) - standing_in):
+        skipped[name] = excluded[name]
+    missing = scenario.missing_module()
     for spec in specs:
         reason = excluded.get(spec.name) or spec.unavailable_reason()
+        if not reason and missing:
+            reason = "module %s not importable (pip install %s)" % (missing, missing)
         if reason:
             skipped[spec.name] = reason
         else:
@@ -163,6 +221,22 @@ def make_plan(args):
     wanted = set(split_list(args.servers))
     return [(SCENARIO_BY_NAME[name],) + servers_for(SCENARIO_BY_NAME[name], wanted)
             for name in split_list(args.scenarios)]
+
+
+def spec_config(spec, server_cpus=None):
+    """``labels.describe`` of the argv ``spec`` would run (port 0, a scratch workdir),
+    or ``{"label": None, "label_error": why}``."""
+    with tempfile.TemporaryDirectory(prefix="bench-label-") as workdir:
+        try:
+            return labels.describe(pin_prefix(server_cpus) + spec.argv(0, workdir))
+        except (labels.LabelError, TypeError, OSError) as exc:
+            return {"label": None, "label_error": str(exc)}
+
+
+def plan_configs(plan, server_cpus=None):
+    """``{scenario: {server: config}}`` for every server that runs."""
+    return {scenario.name: {spec.name: spec_config(spec, server_cpus) for spec in specs}
+            for scenario, specs, _ in plan}
 
 
 def estimate_seconds(plan, args):
@@ -212,16 +286,48 @@ class Context:
 
 def wrk_argv(ctx, scenario, port, duration):
     script = os.path.join(SCRIPTS, scenario.script) if scenario.script else None
-    return wrk.command("http://127.0.0.1:%d/" % port, duration,
+    return wrk.command("http://127.0.0.1:%d%s" % (port, scenario.path), duration,
                        scenario.connections_for(ctx.args), threads=ctx.wrk_threads,
                        script=script, wrk=ctx.wrk_binary)
 
 
+def label_record(record, argv):
+    """Record the configuration read from the argv that was launched."""
+    try:
+        config = labels.describe(argv)
+    except labels.LabelError as exc:
+        config = {"label": None, "label_error": str(exc)}
+    record.update(server_argv=argv, label=config["label"], config=config)
+
+
+def check_response(port, reference, name):
+    """``GET reference.path`` must answer the reference's status, Content-Type and
+    body, byte for byte; returns what was checked, raises ServerError otherwise."""
+    status, headers, body = fetch(port, reference.path, timeout=10.0)
+    content_type = headers.get("content-type", "")
+    problems = []
+    if status != reference.status_code:
+        problems.append("status %d, expected %d" % (status, reference.status_code))
+    if content_type != reference.content_type:
+        problems.append("Content-Type %r, expected %r" % (content_type, reference.content_type))
+    if body != reference.body:
+        at = next((i for i, (a, b) in enumerate(zip(body, reference.body)) if a != b),
+                  min(len(body), len(reference.body)))
+        problems.append("body of %d bytes differs from the app's %d bytes at byte %d: %r"
+                        % (len(body), len(reference.body), at, body[max(0, at - 20):at + 40]))
+    if problems:
+        raise ServerError("%s: GET %s answered %s" % (name, reference.path, "; ".join(problems)))
+    return {"path": reference.path, "status": status, "content_type": content_type,
+            "bytes": len(body), "sha256": reference.sha256, "identical": True}
+
+
 def measure_wrk(ctx, scenario, spec, record):
-    """Start, warm up, measure (wrk + tree CPU), stop.  Fills ``record``."""
+    """Start, (check,) warm up, measure (wrk + tree CPU), stop.  Fills ``record``."""
     with RunningServer(spec, ctx.server_cpus, cwd=ROOT, env=ctx.env) as srv:
-        record["server_argv"] = srv.argv
+        label_record(record, srv.argv)
         srv.wait_ready()
+        if scenario.app:
+            record["check"] = check_response(srv.port, scenario.reference(), spec.name)
         if ctx.args.warmup:
             wrk.run(wrk_argv(ctx, scenario, srv.port, ctx.args.warmup), ctx.client_pin,
                     timeout=ctx.args.warmup + 60)
@@ -256,7 +362,7 @@ def measure_idle(ctx, scenario, spec, record, settle=1.0):
     """Open idle keep-alive connections; RSS of the server tree before and after."""
     n = ctx.args.idle_connections
     with RunningServer(spec, ctx.server_cpus, cwd=ROOT, env=ctx.env) as srv:
-        record["server_argv"] = srv.argv
+        label_record(record, srv.argv)
         srv.wait_ready()
         time.sleep(settle / 2)
         pids = proctree.tree(srv.pid)
@@ -338,7 +444,8 @@ def write_outputs(result, json_path, base, charts=True):
     result["charts"] = {}
     for name, summary in result["summary"].items() if charts else ():
         title = "%s — %s" % (name, result["scenarios"][name]["description"])
-        path = report.write_chart(name, summary, "%s-%s.png" % (base, name), title)
+        path = report.write_chart(name, summary, "%s-%s.png" % (base, name), title,
+                                  result["scenarios"][name].get("labels"))
         if path:
             result["charts"][name] = os.path.relpath(path, os.path.dirname(json_path))
     with open(json_path, "w") as f:
@@ -346,7 +453,8 @@ def write_outputs(result, json_path, base, charts=True):
     return text
 
 
-def new_result(args, argv, plan):
+def new_result(args, argv, plan, configs=None):
+    configs = configs if configs is not None else plan_configs(plan, args.server_cpus)
     return {
         "schema": 1,
         "started": now_iso(),
@@ -365,6 +473,13 @@ def new_result(args, argv, plan):
                                 "servers": [s.name for s in specs],
                                 "server_descriptions": {s.name: s.description
                                                         for s in specs},
+                                "labels": {n: c["label"]
+                                           for n, c in configs[sc.name].items()},
+                                "configs": configs[sc.name],
+                                "path": sc.path,
+                                "app": sc.app,
+                                "check": sc.reference().as_dict() if sc.app and specs
+                                else None,
                                 "skipped": skipped}
                       for sc, specs, skipped in plan},
         "runs": [],
@@ -385,11 +500,18 @@ def run_compare(args):
     return 1 if regressions and args.fail_on_regression else 0
 
 
-def print_plan(plan, args):
+def print_plan(plan, args, configs=None):
     for scenario, specs, skipped in plan:
-        print("%-12s %s" % (scenario.name, ", ".join(s.name for s in specs) or "(no servers)"))
+        print("%-14s %s" % (scenario.name, ", ".join(s.name for s in specs) or "(no servers)"))
         for name, why in skipped.items():
-            print("%-12s   skip %s: %s" % ("", name, why))
+            print("%-14s   skip %s: %s" % ("", name, why))
+    shown = {}
+    for by_server in (configs or {}).values():
+        for name, config in by_server.items():
+            shown.setdefault(name, config.get("label") or "(no label: %s)"
+                             % config.get("label_error"))
+    for name, text in shown.items():
+        print("  %-18s %s" % (name, text))
     est = estimate_seconds(plan, args)
     print("about %d min %02d s; server on CPU %s, wrk on CPU %s%s" % (
         est // 60, est % 60, args.server_cpus, args.client_cpus,
@@ -424,10 +546,11 @@ def main(argv=None):
         return 3
     raise_nofile(max(4096, 1024 + 512, args.idle_connections + 512))
     plan = make_plan(args)
-    print_plan(plan, args)
+    configs = plan_configs(plan, args.server_cpus)
+    print_plan(plan, args, configs)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     json_path, base = output_paths(args.out, stamp)
-    result = new_result(args, argv, plan)
+    result = new_result(args, argv, plan, configs)
     ctx = Context(args, wrk_binary)
     try:
         run_plan(plan, ctx, result, json_path, base)

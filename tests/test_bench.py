@@ -7,18 +7,31 @@ errors, pipelining, 1024 connections).  Then aggregation, the markdown
 table, --compare's regression detection, the /proc sampler and the idle
 client, and a 1-second smoke run of ``python -m bench`` against
 reactor-static alone (skipped when wrk is not installed).
+
+The flask-* scenarios: the Flask app's reference responses, the plan (WSGI
+servers only, each running the app), the byte-exact check of a server's
+answer (against a stub server, and stdlib-wsgiref really serving the app),
+and a smoke run of flask-json on reactor-wsgi.  Configuration labels: every
+server's launch command is labelled, checked against argv lists saved from a
+smoke run (``SAVED_ARGV``); a command missing a knob is refused; the labels
+reach the table, the chart and --compare.
 """
+import http.server
+import importlib.util
 import json
 import math
 import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
-from bench import idle, proctree, report, wrk
+from bench import apps, idle, labels, proctree, report, wrk
 from bench import run as bench_run
+from bench.launcher import ServerError, dechunk, fetch
+from bench.servers import DEFAULT_ORDER, SERVERS, threads_variants
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRK_DATA = os.path.join(ROOT, "tests", "data", "wrk")
@@ -137,11 +150,11 @@ def test_wrk_command():
 # ---- aggregation -----------------------------------------------------------------------
 
 def wrk_run(server, rps, cpu_s, requests, p50=300.0, p99=900.0, ok=True, scenario="plaintext",
-            errors=0):
+            errors=0, label=None):
     return {"scenario": scenario, "server": server, "round": 1, "ok": ok,
             "error": None if ok else "boom\nlast log line", "rps": rps, "requests": requests,
             "cpu_s": cpu_s, "cpu_us_per_req": report.cpu_us_per_request(cpu_s, requests),
-            "latency_us": {"p50": p50, "p99": p99}, "errors": errors}
+            "latency_us": {"p50": p50, "p99": p99}, "errors": errors, "label": label}
 
 
 def idle_run(server, kb, held=5000):
@@ -202,15 +215,18 @@ def test_markdown_table_rows():
         wrk_run("uvicorn", 40000.0, 1.0, 40000, p99=12430.0),
         wrk_run("bjoern", 0, 0, 0, ok=False)])["plaintext"]
     text = report.markdown_table("plaintext", summary, "plaintext — test",
-                                 skipped={"nginx": "nginx not installed"})
+                                 skipped={"nginx": "nginx not installed"},
+                                 labels={"uvicorn": "uvicorn (1 worker, uvloop+httptools, ASGI)"})
     lines = text.splitlines()
     assert lines[0] == "### plaintext — test"
-    assert lines[2] == ("| server | req/s (median) | min–max | µs CPU/req | vs reactor-static "
-                        "| p50 | p99 | errors |")
-    assert lines[4] == ("| reactor-static | 132,000 | 132,000–132,000 | 7.0 | 1.00× "
+    assert lines[2] == ("| server | configuration | req/s (median) | min–max | µs CPU/req "
+                        "| vs reactor-static | p50 | p99 | errors |")
+    assert lines[3] == "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    assert lines[4] == ("| reactor-static | — | 132,000 | 132,000–132,000 | 7.0 | 1.00× "
                         "| 460 µs | 1.80 ms | 0 |")
-    assert lines[5] == "| uvicorn | 40,000 | 40,000–40,000 | 25.0 | 0.30× | 300 µs | 12.43 ms | 0 |"
-    assert lines[6].startswith("| bjoern | failed |")
+    assert lines[5] == ("| uvicorn | uvicorn (1 worker, uvloop+httptools, ASGI) | 40,000 "
+                        "| 40,000–40,000 | 25.0 | 0.30× | 300 µs | 12.43 ms | 0 |")
+    assert lines[6].startswith("| bjoern | — | failed |")
     assert "- bjoern: 1 failed run(s): boom last log line" in lines
     assert "- nginx skipped: nginx not installed" in lines
 
@@ -218,8 +234,8 @@ def test_markdown_table_rows():
 def test_markdown_idle_table():
     summary = report.summarize([idle_run("reactor-static", 1.5), idle_run("nginx", 0.5)])
     text = report.markdown_table("idle-memory", summary["idle-memory"])
-    assert "| server | KB/conn (median) |" in text
-    assert "| nginx | 0.50 | 0.50–0.50 | 5,000 / 5,000 | 16.0 | 0.33× |" in text
+    assert "| server | configuration | KB/conn (median) |" in text
+    assert "| nginx | — | 0.50 | 0.50–0.50 | 5,000 / 5,000 | 16.0 | 0.33× |" in text
 
 
 def test_latency_and_number_formats():
@@ -240,7 +256,7 @@ def test_markdown_report():
               "scenarios": {"plaintext": {"description": "GET /", "skipped": {}}},
               "runs": runs, "summary": report.summarize(runs)}
     text = report.markdown_report(result)
-    assert "### plaintext — GET /" in text and "| uvicorn | 50 |" in text
+    assert "### plaintext — GET /" in text and "| uvicorn | — | 50 |" in text
 
 
 def test_chart_is_a_png(tmp_path):
@@ -336,6 +352,336 @@ def test_plan_exclusions_and_thread_variants():
     assert specs == [] and skipped == {}
 
 
+# ---- the Flask app and the flask-* scenarios --------------------------------------------
+
+FLASK_APP = "bench.apps.flask_app:app"
+
+
+def test_flask_reference_responses():
+    pytest.importorskip("flask")
+    ref = apps.reference(FLASK_APP, "/json")
+    assert (ref.status_code, ref.content_type) == (200, "application/json")
+    order = json.loads(ref.body)
+    assert len(order) == 10 and len(order["items"]) == 5 and order["tags"] == ["gift", "express"]
+    assert order["total"] == round(sum(i["qty"] * i["unit_price"] for i in order["items"]), 2)
+    assert ref.body == apps.reference(FLASK_APP, "/json").body          # deterministic
+    page = apps.reference(FLASK_APP, "/template")
+    assert (page.status_code, page.content_type) == (200, "text/html; charset=utf-8")
+    html = page.body.decode("utf-8")
+    assert html.count("<tr class=") == 10 and html.count("<em>sold out</em>") == 2
+    assert "Notebook &lt;A5&gt;" in html and "Crème brûlée" in html     # escaped, UTF-8
+    assert "<p>10 products, 8 in stock.</p>" in html
+    assert apps.reference(FLASK_APP, "/").body == b"Hello, World!"     # what wait_ready polls
+    assert ref.as_dict() == {"path": "/json", "status": 200, "content_type": "application/json",
+                             "bytes": len(ref.body), "sha256": ref.sha256}
+
+
+def test_flask_scenarios_take_every_wsgi_server_running_the_app():
+    scenario = bench_run.SCENARIO_BY_NAME["flask-json"]
+    assert scenario.path == "/json" and scenario.app == FLASK_APP
+    specs, skipped = bench_run.servers_for(scenario, set())
+    names = [s.name for s in specs] + list(skipped)
+    assert sorted(names) == sorted(["reactor-wsgi", "stdlib-wsgiref", "gunicorn-sync",
+                                    "gunicorn-gthread", "waitress", "uvicorn-wsgi",
+                                    "granian-wsgi", "bjoern"])
+    for spec in specs:
+        assert spec.app == FLASK_APP and FLASK_APP in spec.argv(8080, "/tmp/x")
+    # named servers that cannot run a WSGI app are listed as skipped; families select
+    specs, skipped = bench_run.servers_for(scenario, {"reactor-static", "uvicorn", "nginx"})
+    assert skipped.pop("reactor-static").startswith("not a WSGI server")
+    assert skipped.pop("nginx").startswith("not a WSGI server")
+    assert [s.name for s in specs] + list(skipped) == ["uvicorn-wsgi"]   # stands in for uvicorn
+    # the Hello World scenarios keep their servers; the app-only ones stay out
+    specs, skipped = bench_run.servers_for(bench_run.SCENARIO_BY_NAME["plaintext"], set())
+    names = {s.name for s in specs} | set(skipped)
+    assert "stdlib-wsgiref" not in names and "uvicorn-wsgi" not in names
+    assert {"reactor-static", "nginx", "uvicorn", "stdlib"} <= names
+    _, skipped = bench_run.servers_for(bench_run.SCENARIO_BY_NAME["plaintext"], {"uvicorn-wsgi"})
+    assert skipped == {"uvicorn-wsgi": "takes part in the flask-* scenarios only"}
+
+
+def test_flask_scenario_without_flask_skips_everyone(monkeypatch):
+    scenario = bench_run.SCENARIO_BY_NAME["flask-template"]
+    monkeypatch.setattr(scenario, "needs", ("no_such_module_for_bench",))
+    specs, skipped = bench_run.servers_for(scenario, {"reactor-wsgi"})
+    assert specs == []
+    assert skipped["reactor-wsgi"] in ("module no_such_module_for_bench not importable "
+                                       "(pip install no_such_module_for_bench)",
+                                       SERVERS["reactor-wsgi"].unavailable_reason())
+
+
+class _StubHandler(http.server.BaseHTTPRequestHandler):
+    """Answers the reference, or a body with one byte changed, or chunked."""
+
+    protocol_version = "HTTP/1.1"
+    reply = (200, "application/json", b"{}", False)
+
+    def do_GET(self):
+        status, ctype, body, chunked = self.reply
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            half = len(body) // 2
+            for part in (body[:half], body[half:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stub_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StubHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_check_response_is_byte_exact(stub_server):
+    body = b'{"id":1042,"name":"Cr\\u00e8me"}\n'
+    ref = apps.Reference("/json", "200 OK", "application/json", body)
+    port = stub_server.server_address[1]
+    _StubHandler.reply = (200, "application/json", body, False)
+    check = bench_run.check_response(port, ref, "stub")
+    assert check == {"path": "/json", "status": 200, "content_type": "application/json",
+                     "bytes": len(body), "sha256": ref.sha256, "identical": True}
+    _StubHandler.reply = (200, "application/json", body, True)          # chunked: same bytes
+    assert bench_run.check_response(port, ref, "stub")["identical"]
+    _StubHandler.reply = (200, "application/json", body.replace(b"1042", b"1043"), False)
+    with pytest.raises(ServerError, match=r"stub: GET /json answered body of 32 bytes "
+                                          r"differs from the app's 32 bytes at byte 9"):
+        bench_run.check_response(port, ref, "stub")
+    _StubHandler.reply = (200, "text/plain", body + b" ", False)
+    with pytest.raises(ServerError) as exc:
+        bench_run.check_response(port, ref, "stub")
+    assert "Content-Type 'text/plain', expected 'application/json'" in str(exc.value)
+    assert "33 bytes differs from the app's 32 bytes at byte 32" in str(exc.value)
+    _StubHandler.reply = (500, "application/json", body, False)
+    with pytest.raises(ServerError, match="status 500, expected 200"):
+        bench_run.check_response(port, ref, "stub")
+
+
+def test_fetch_and_dechunk(stub_server):
+    _StubHandler.reply = (200, "text/html; charset=utf-8", b"<p>abc</p>", True)
+    status, headers, body = fetch(stub_server.server_address[1], "/x")
+    assert (status, headers["content-type"], body) == (200, "text/html; charset=utf-8",
+                                                       b"<p>abc</p>")
+    assert dechunk(b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n") == b"abcde"
+    assert dechunk(b"3\r\nabc\r\n") == b"abc"                          # truncated
+
+
+def test_stdlib_wsgiref_serves_the_flask_app_identically():
+    pytest.importorskip("flask")
+    from bench.launcher import RunningServer
+    spec = SERVERS["stdlib-wsgiref"].with_app(FLASK_APP)
+    with RunningServer(spec, server_cpus=None, cwd=ROOT, env=bench_run.child_env()) as srv:
+        srv.wait_ready()
+        for path in ("/json", "/template"):
+            check = bench_run.check_response(srv.port, apps.reference(FLASK_APP, path), spec.name)
+            assert check["identical"] and check["bytes"] > 500
+    assert not srv.alive()
+
+
+# ---- configuration labels ----------------------------------------------------------------
+
+# argv lists launched by a smoke run (python -m bench --duration 1 --rounds 1: plaintext and
+# flask-json), with the interpreter's path shortened, and the label each run recorded.
+SAVED_ARGV = [
+    ("reactor-native", "python -m bench.servers.reactor_native --port 47953 --threads 1",
+     "reactor (1 process, 1 sub-reactor, native handler)"),
+    ("reactor-static", "python -m bench.servers.reactor_static --port 45895 --threads 1",
+     "reactor (1 process, 1 sub-reactor, route_static in C)"),
+    ("reactor-wsgi", "python -m reactor bench.apps.flask_app:app --port 53023 --threads 1 "
+     "--handler-threads 0 --keep-alive-timeout 60 --log-level warning",
+     "reactor (1 process, 1 sub-reactor, WSGI)"),
+    ("stdlib", "python -m bench.servers.stdlib_server --port 52869",
+     "stdlib ThreadingHTTPServer (1 process, thread per connection, native handler)"),
+    ("stdlib-wsgiref", "python -m bench.servers.wsgiref_server --port 39843 "
+     "--app bench.apps.flask_app:app",
+     "stdlib wsgiref (1 process, thread per connection, HTTP/1.0, WSGI)"),
+    ("gunicorn-sync", "python -m gunicorn --workers 1 --worker-class sync "
+     "--bind 127.0.0.1:35495 --keep-alive 60 --backlog 1024 --log-level warning "
+     "--worker-tmp-dir /tmp/bench-gunicorn-sync-nf42myd5 --threads 1 bench.apps.flask_app:app",
+     "gunicorn sync (1 worker x 1 thread, WSGI)"),
+    ("gunicorn-gthread", "python -m gunicorn --workers 1 --worker-class gthread "
+     "--bind 127.0.0.1:40347 --keep-alive 60 --backlog 1024 --log-level warning "
+     "--worker-tmp-dir /tmp/bench-gunicorn-gthread-7p4mpval --threads 4 "
+     "--worker-connections 16384 bench.apps.flask_app:app",
+     "gunicorn gthread (1 worker x 4 threads, WSGI)"),
+    ("waitress", "python -m waitress --host=127.0.0.1 --port=50421 --threads=4 "
+     "--connection-limit=16384 --backlog=1024 --channel-timeout=60 bench.apps.flask_app:app",
+     "waitress (1 process x 4 threads, WSGI)"),
+    ("uvicorn", "python -m uvicorn bench.servers.asgi_app:app --host 127.0.0.1 --port 37299 "
+     "--workers 1 --interface asgi3 --loop uvloop --http httptools --no-access-log "
+     "--log-level warning --timeout-keep-alive 60 --backlog 1024 --lifespan off",
+     "uvicorn (1 worker, uvloop+httptools, ASGI)"),
+    ("uvicorn-wsgi", "python -m uvicorn bench.apps.flask_app:app --host 127.0.0.1 --port 57295 "
+     "--workers 1 --interface wsgi --loop uvloop --http httptools --no-access-log "
+     "--log-level warning --timeout-keep-alive 60 --backlog 1024 --lifespan off",
+     "uvicorn (1 worker, uvloop+httptools, WSGI via {middleware})"),
+    ("granian-wsgi", "python -m granian --interface wsgi --host 127.0.0.1 --port 38865 "
+     "--workers 1 --runtime-threads 1 --blocking-threads 512 --http 1 --no-ws "
+     "--log-level warning --backlog 1024 bench.apps.flask_app:app",
+     "granian (1 worker, 1 runtime thread + up to 512 blocking threads, WSGI)"),
+    ("granian-asgi", "python -m granian --interface asgi --host 127.0.0.1 --port 50119 "
+     "--workers 1 --runtime-threads 1 --loop uvloop --http 1 --no-ws --log-level warning "
+     "--backlog 1024 bench.servers.asgi_app:app",
+     "granian (1 worker, 1 runtime thread, uvloop, ASGI)"),
+    ("bjoern", "python -m bench.servers.bjoern_server --port 35109 "
+     "--app bench.apps.flask_app:app", "bjoern (1 process, 1 thread, libev, WSGI)"),
+]
+
+
+def _expected_label(server, label):
+    if server == "uvicorn-wsgi":
+        pytest.importorskip("uvicorn")
+        middleware, threads = labels.uvicorn_wsgi_middleware()
+        label = label.format(middleware=middleware + (", %d threads" % threads if threads
+                                                      else ""))
+    return label
+
+
+@pytest.mark.parametrize("server, command, label", SAVED_ARGV, ids=[x[0] for x in SAVED_ARGV])
+def test_label_of_saved_argv(server, command, label):
+    label = _expected_label(server, label)
+    argv = ["taskset", "-c", "1"] + command.split()
+    config = labels.describe(argv)
+    assert config["label"] == label
+    assert labels.describe(command.split()) == config                   # pinned or not
+    if "--app" in command or "flask_app" in command:
+        assert config["app"] == FLASK_APP
+
+
+def test_label_of_nginx_reads_its_config(tmp_path):
+    from bench.servers import nginx
+    argv = ["taskset", "-c", "1"] + nginx.command("/usr/sbin/nginx", str(tmp_path), 8080)
+    config = labels.describe(argv)
+    assert config["label"] == "nginx (1 worker, no master, return 200)"
+    assert (config["workers"], config["master_process"]) == (1, False)
+    (tmp_path / "nginx.conf").write_text("worker_processes 4;\nhttp {\n  return 200;\n}\n")
+    assert labels.label(argv) == "nginx (4 workers, return 200)"
+
+
+def test_every_launch_command_has_the_saved_label():
+    """The launchers still spell out every knob, and say what the saved runs said."""
+    import dataclasses
+    from bench.servers import nginx
+    saved = {server: label for server, _, label in SAVED_ARGV}
+    saved["nginx"] = "nginx (1 worker, no master, return 200)"
+    has_uvicorn = importlib.util.find_spec("uvicorn") is not None
+    for spec in [SERVERS[n] for n in DEFAULT_ORDER]:
+        if spec.name == "uvicorn-wsgi" and not has_uvicorn:
+            continue                        # its label reads the installed uvicorn
+        if spec.name == "nginx":            # whether or not nginx is installed here
+            spec = dataclasses.replace(spec, argv=lambda port, workdir: nginx.command(
+                "/usr/sbin/nginx", workdir, port))
+        variants = [spec, spec.with_app(FLASK_APP)] if spec.wsgi_argv else [spec]
+        for variant in variants:
+            config = bench_run.spec_config(variant, "1")
+            assert config["label"] == _expected_label(spec.name, saved[spec.name]), config
+    assert [bench_run.spec_config(s)["label"] for s in threads_variants()] == [
+        "reactor (1 process, single reactor, route_static in C)",
+        "reactor (1 process, 1 sub-reactor, route_static in C)",
+        "reactor (1 process, 2 sub-reactors, route_static in C)",
+        "reactor (1 process, 4 sub-reactors, route_static in C)"]
+
+
+def test_label_refuses_a_command_without_its_knobs():
+    # what the launchers ran before labels: gunicorn sync relied on its default threads
+    old = ("python -m gunicorn --workers 1 --worker-class sync --bind 127.0.0.1:1 "
+           "--keep-alive 60 bench.servers.wsgi_app:app").split()
+    with pytest.raises(labels.LabelError, match="gunicorn: --threads is not in the command"):
+        labels.describe(old)
+    with pytest.raises(labels.LabelError, match="waitress: --threads"):
+        labels.describe("python -m waitress --port=1 app:app".split())
+    with pytest.raises(labels.LabelError, match="not a command the bench knows"):
+        labels.describe("python -m hypercorn app:app".split())
+    with pytest.raises(labels.LabelError, match="--interface auto does not say"):
+        labels.describe("python -m uvicorn a:b --workers 1 --loop uvloop --http h11 "
+                        "--interface auto".split())
+    record = {}
+    bench_run.label_record(record, old)                # a run is never lost over its label
+    assert record["label"] is None and "--threads" in record["config"]["label_error"]
+
+
+def test_label_follows_the_servers_own_rules():
+    # gunicorn runs sync with --threads > 1 as gthread; reactor's handler threads show
+    argv = ("python -m gunicorn --workers=2 --worker-class sync --threads=8 app:app").split()
+    assert labels.label(argv) == "gunicorn gthread (2 workers x 8 threads, WSGI)"
+    argv = "python -m reactor app:app --threads 0 --handler-threads 4".split()
+    assert labels.label(argv) == "reactor (1 process, single reactor, WSGI on 4 handler threads)"
+    assert labels.option(["--x", "1", "--x=2"], "--x") == "2"            # the last one wins
+
+
+def test_launchers_threading_matches_their_labels():
+    from socketserver import ThreadingMixIn
+    from bench.servers import stdlib_server, wsgiref_server
+    assert issubclass(stdlib_server.Server, http.server.ThreadingHTTPServer)
+    assert issubclass(wsgiref_server.Server, ThreadingMixIn)
+    assert wsgiref_server.Server.request_queue_size == 1024
+
+
+def test_labels_reach_summary_table_chart_and_compare(tmp_path):
+    gthread = "gunicorn gthread (1 worker x 4 threads, WSGI)"
+    runs = [wrk_run("reactor-wsgi", 3000.0, 0.5, 3000, scenario="flask-json",
+                    label="reactor (1 process, 1 sub-reactor, WSGI)"),
+            wrk_run("gunicorn-gthread", 1000.0, 0.4, 1000, scenario="flask-json", label=gthread),
+            wrk_run("bjoern", 0, 0, 0, ok=False, scenario="flask-json")]
+    summary = report.summarize(runs)["flask-json"]
+    assert summary["gunicorn-gthread"]["label"] == gthread
+    assert summary["bjoern"]["label"] is None
+    check = {"path": "/json", "status": 200, "content_type": "application/json", "bytes": 565,
+             "sha256": "8054aa076fec6143f832ef62f86b5bcce9f5bd2027bfbe952243af110a81edff"}
+    text = report.markdown_table("flask-json", summary, labels={
+        "bjoern": "bjoern (1 process, 1 thread, libev, WSGI)"}, check=check)
+    assert ("Every server answered `GET /json` with the app's exact 565 bytes "
+            "(application/json, sha256 8054aa076fec…) before it was timed.") in text
+    assert "| gunicorn-gthread | %s | 1,000 | 1,000–1,000 | 400.0 | 0.33× |" % gthread in text
+    assert "| vs reactor-wsgi |" in text                 # reactor-wsgi is the baseline here
+    assert "| bjoern | bjoern (1 process, 1 thread, libev, WSGI) | failed |" in text
+    assert report.chart_label("gunicorn-gthread", summary["gunicorn-gthread"]) == \
+        "gunicorn-gthread\n" + gthread
+    assert report.chart_label("x", {}) == "x"
+    a = {"summary": {"flask-json": {"w": {"rps_median": 10.0, "label": "waitress (1 process "
+                                          "x 4 threads, WSGI)"}}}}
+    b = {"summary": {"flask-json": {"w": {"rps_median": 10.0, "label": "waitress (1 process "
+                                          "x 8 threads, WSGI)"}}}}
+    text, regressions = report.compare(a, b)
+    assert regressions == []
+    assert ("configuration changed: waitress (1 process x 4 threads, WSGI) -> "
+            "waitress (1 process x 8 threads, WSGI)") in text
+
+
+def test_result_file_records_labels_and_check():
+    pytest.importorskip("flask")
+    args = bench_run.build_parser().parse_args(
+        ["--scenarios", "flask-json", "--servers", "stdlib", "--server-cpus", "0",
+         "--client-cpus", "0"])
+    plan = bench_run.make_plan(args)
+    [(scenario, specs, skipped)] = plan
+    assert [s.name for s in specs] == ["stdlib-wsgiref"]
+    assert skipped == {}                          # stdlib-wsgiref stands in for stdlib
+    result = bench_run.new_result(args, [], plan)
+    info = result["scenarios"]["flask-json"]
+    assert info["labels"] == {"stdlib-wsgiref": "stdlib wsgiref (1 process, thread per "
+                                                "connection, HTTP/1.0, WSGI)"}
+    assert info["configs"]["stdlib-wsgiref"]["app"] == FLASK_APP
+    assert info["path"] == "/json" and info["app"] == FLASK_APP
+    assert info["check"] == apps.reference(FLASK_APP, "/json").as_dict()
+    assert "flask" in result["versions"] and "jinja2" in result["versions"]
+
+
 # ---- /proc sampling and the idle client ------------------------------------------------
 
 def test_proctree_includes_children():
@@ -392,3 +738,30 @@ def test_smoke_run_reactor_static(tmp_path):
     assert result["machine"]["pinning"] == {"server_cpus": str(server_cpu),
                                             "client_cpus": str(client_cpu)}
     assert json_path.with_suffix(".md").exists()
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_smoke_run_flask_json_on_reactor_wsgi(tmp_path):
+    pytest.importorskip("reactor.wsgi")
+    pytest.importorskip("flask")
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpu, client_cpu = (cpus[1], cpus[0]) if len(cpus) > 1 else (cpus[0], cpus[0])
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--scenarios", "flask-json", "--servers",
+         "reactor-wsgi", "--duration", "1", "--rounds", "1", "--warmup", "0",
+         "--connections", "8", "--server-cpus", str(server_cpu),
+         "--client-cpus", str(client_cpu), "--no-chart", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    label = "reactor (1 process, 1 sub-reactor, WSGI)"
+    assert "| reactor-wsgi | %s |" % label in out.stdout
+    [json_path] = tmp_path.glob("*.json")
+    result = json.loads(json_path.read_text())
+    [run] = result["runs"]
+    assert run["ok"], run["error"]
+    assert run["requests"] > 0 and run["errors"] == 0
+    assert run["wrk_argv"][-1].endswith("/json")
+    assert run["label"] == label and run["config"]["app"] == FLASK_APP
+    assert run["check"]["identical"] and run["check"]["content_type"] == "application/json"
+    assert result["summary"]["flask-json"]["reactor-wsgi"]["label"] == label
+    assert result["scenarios"]["flask-json"]["check"]["sha256"] == run["check"]["sha256"]

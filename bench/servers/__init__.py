@@ -7,9 +7,20 @@ would make a scenario meaningless are raised for all (connection caps of
 waitress/gunicorn/nginx; keep-alive timeouts to 60 s so idle-memory
 connections stay open); see bench/README.md.
 
+The WSGI servers (``spec.wsgi_argv`` set) run any WSGI app too:
+``spec.with_app("bench.apps.flask_app:app")`` is the same server running the
+Flask app of the flask-* scenarios.  Two of them serve only those
+(``hello=False``): stdlib-wsgiref (the stdlib's own WSGI server; the
+Hello World peer is the native ``stdlib`` handler) and uvicorn-wsgi (the
+Hello World peer is the ASGI ``uvicorn``).  Every concurrency knob (workers,
+threads, loop, interface) is spelled out in the argv, even where it equals
+the server's default: ``bench.labels`` reads the configuration label of each
+result row from that argv.
+
 ``SERVERS`` maps a name to a ``ServerSpec``; ``threads_variants()`` gives
 reactor-static with --threads 0,1,2,4 for the threads scenario.
 """
+import dataclasses
 import functools
 import importlib.util
 import os
@@ -19,8 +30,8 @@ import sys
 from dataclasses import dataclass
 
 from bench.servers import nginx as _nginx
+from bench.servers.common import WSGI_APP
 
-WSGI_APP = "bench.servers.wsgi_app:app"
 ASGI_APP = "bench.servers.asgi_app:app"
 CONNECTION_LIMIT = 16384        # for servers that cap connections by default
 
@@ -38,6 +49,17 @@ class ServerSpec:
     description: str = ""
     install_hint: str = ""
     check_import: bool = False            # import the modules in a child (may be unbuilt)
+    wsgi_argv: object = None              # (port, workdir, app) -> argv: runs any WSGI app
+    app: str = None                       # the WSGI app "module:attr" argv runs, if WSGI
+    hello: bool = True                    # takes part in the Hello World scenarios
+
+    def with_app(self, app):
+        """This WSGI server running ``app`` ("module:attr") instead of Hello World."""
+        if self.wsgi_argv is None:
+            raise ValueError("%s is not a WSGI server" % self.name)
+        wsgi_argv = self.wsgi_argv
+        return dataclasses.replace(
+            self, argv=lambda port, workdir: wsgi_argv(port, workdir, app), app=app)
 
     @property
     def family(self):
@@ -91,92 +113,134 @@ def _reactor(module, threads):
                                      "--threads", str(threads))
 
 
-def _reactor_wsgi(port, workdir):
-    return _py("-m", "reactor", WSGI_APP, "--port", str(port), "--threads", "1",
-               "--keep-alive-timeout", "60", "--log-level", "warning")
+# WSGI servers: argv(port, workdir, app) -> list[str], for any WSGI app "module:attr"
+
+def _reactor_wsgi(port, workdir, app):
+    return _py("-m", "reactor", app, "--port", str(port), "--threads", "1",
+               "--handler-threads", "0", "--keep-alive-timeout", "60",
+               "--log-level", "warning")
 
 
 def _gunicorn(worker):
-    def argv(port, workdir):
+    def argv(port, workdir, app):
         cmd = _py("-m", "gunicorn", "--workers", "1", "--worker-class", worker,
                   "--bind", "127.0.0.1:%d" % port, "--keep-alive", "60",
                   "--backlog", "1024", "--log-level", "warning",
                   "--worker-tmp-dir", workdir)
         if worker == "gthread":
             cmd += ["--threads", "4", "--worker-connections", str(CONNECTION_LIMIT)]
-        return cmd + [WSGI_APP]
+        else:
+            cmd += ["--threads", "1"]       # more would turn sync into gthread
+        return cmd + [app]
     return argv
 
 
-def _waitress(port, workdir):
-    return _py("-m", "waitress", "--host=127.0.0.1", "--port=%d" % port,
+def _waitress(port, workdir, app):
+    return _py("-m", "waitress", "--host=127.0.0.1", "--port=%d" % port, "--threads=4",
                "--connection-limit=%d" % CONNECTION_LIMIT, "--backlog=1024",
-               "--channel-timeout=60", WSGI_APP)
+               "--channel-timeout=60", app)
 
 
-def _uvicorn(port, workdir):
-    return _py("-m", "uvicorn", ASGI_APP, "--host", "127.0.0.1", "--port", str(port),
-               "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-               "--log-level", "warning", "--timeout-keep-alive", "60", "--backlog", "1024",
-               "--lifespan", "off")
+def _uvicorn(interface):
+    def argv(port, workdir, app):
+        return _py("-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", "1", "--interface", interface,
+                   "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                   "--log-level", "warning", "--timeout-keep-alive", "60", "--backlog", "1024",
+                   "--lifespan", "off")
+    return argv
 
 
 def _granian(interface):
-    app = WSGI_APP if interface == "wsgi" else ASGI_APP
-
-    def argv(port, workdir):
-        return _py("-m", "granian", "--interface", interface, "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", "1", "--http", "1", "--no-ws",
-                   "--log-level", "warning", "--backlog", "1024", app)
+    def argv(port, workdir, app):
+        cmd = _py("-m", "granian", "--interface", interface, "--host", "127.0.0.1",
+                  "--port", str(port), "--workers", "1", "--runtime-threads", "1")
+        if interface == "wsgi":
+            # granian's own default with --backlog 1024 (backlog / workers / 2), made explicit
+            cmd += ["--blocking-threads", "512"]
+        else:
+            cmd += ["--loop", "uvloop"]
+        return cmd + ["--http", "1", "--no-ws", "--log-level", "warning",
+                      "--backlog", "1024", app]
     return argv
 
 
+def _stdlib_wsgiref(port, workdir, app):
+    return _py("-m", "bench.servers.wsgiref_server", "--port", str(port), "--app", app)
+
+
+def _bjoern(port, workdir, app):
+    return _py("-m", "bench.servers.bjoern_server", "--port", str(port), "--app", app)
+
+
+# servers that run only their own Hello World: argv(port, workdir) -> list[str]
+
 def _stdlib(port, workdir):
     return _py("-m", "bench.servers.stdlib_server", "--port", str(port))
-
-
-def _bjoern(port, workdir):
-    return _py("-m", "bench.servers.bjoern_server", "--port", str(port))
 
 
 def _nginx_argv(port, workdir):
     return _nginx.command(find_binary("nginx"), workdir, port)
 
 
+def _uvicorn_asgi(port, workdir):
+    return _uvicorn("asgi3")(port, workdir, ASGI_APP)
+
+
+def _granian_asgi(port, workdir):
+    return _granian("asgi")(port, workdir, ASGI_APP)
+
+
+def _wsgi(name, wsgi_argv, **kw):
+    """A WSGI server: runs the Hello World app, and ``with_app()`` any other."""
+    return ServerSpec(name, lambda port, workdir: wsgi_argv(port, workdir, WSGI_APP),
+                      wsgi_argv=wsgi_argv, app=WSGI_APP, **kw)
+
+
 _PIP = "pip install '.[bench]'"
+_REACTOR_HINT = "build with: python setup.py build_ext --inplace"
 
 _SPECS = [
     ServerSpec("reactor-native", _reactor("bench.servers.reactor_native", 1),
                modules=("reactor.http_server",), packages=("reactor-http",), check_import=True,
                description="HttpServer, Python handler -> HttpResponse, --threads 1",
-               install_hint="build with: python setup.py build_ext --inplace"),
+               install_hint=_REACTOR_HINT),
     ServerSpec("reactor-static", _reactor("bench.servers.reactor_static", 1),
                modules=("reactor.http_server",), packages=("reactor-http",), check_import=True,
                description="HttpServer.route_static('/'), answered in C, --threads 1",
-               install_hint="build with: python setup.py build_ext --inplace"),
-    ServerSpec("reactor-wsgi", _reactor_wsgi, modules=("reactor.wsgi",),
-               packages=("reactor-http",), check_import=True,
-               description="python -m reactor bench.servers.wsgi_app:app --threads 1",
-               install_hint="reactor/wsgi.py is needed"),
+               install_hint=_REACTOR_HINT),
+    _wsgi("reactor-wsgi", _reactor_wsgi, modules=("reactor.wsgi",),
+          packages=("reactor-http",), check_import=True,
+          description="python -m reactor APP --threads 1",
+          install_hint="reactor/wsgi.py is needed; " + _REACTOR_HINT),
     ServerSpec("stdlib", _stdlib, description="http.server.ThreadingHTTPServer, HTTP/1.1"),
-    ServerSpec("gunicorn-sync", _gunicorn("sync"), modules=("gunicorn",),
-               packages=("gunicorn",), install_hint=_PIP,
-               description="gunicorn -w 1 -k sync (closes after each response)"),
-    ServerSpec("gunicorn-gthread", _gunicorn("gthread"), modules=("gunicorn",),
-               packages=("gunicorn",), install_hint=_PIP,
-               description="gunicorn -w 1 -k gthread --threads 4"),
-    ServerSpec("waitress", _waitress, modules=("waitress",), packages=("waitress",),
-               install_hint=_PIP, description="waitress, 4 threads (default)"),
-    ServerSpec("uvicorn", _uvicorn, modules=("uvicorn", "uvloop", "httptools"),
+    _wsgi("stdlib-wsgiref", _stdlib_wsgiref, base="stdlib", hello=False,
+          description="wsgiref.simple_server + ThreadingMixIn (HTTP/1.0, closes after "
+                      "each response)"),
+    _wsgi("gunicorn-sync", _gunicorn("sync"), modules=("gunicorn",),
+          packages=("gunicorn",), install_hint=_PIP,
+          description="gunicorn -w 1 -k sync (closes after each response)"),
+    _wsgi("gunicorn-gthread", _gunicorn("gthread"), modules=("gunicorn",),
+          packages=("gunicorn",), install_hint=_PIP,
+          description="gunicorn -w 1 -k gthread --threads 4"),
+    _wsgi("waitress", _waitress, modules=("waitress",), packages=("waitress",),
+          install_hint=_PIP, description="waitress --threads=4 (its default)"),
+    ServerSpec("uvicorn", _uvicorn_asgi, modules=("uvicorn", "uvloop", "httptools"),
                packages=("uvicorn", "uvloop", "httptools"), install_hint=_PIP,
                description="uvicorn --loop uvloop --http httptools, ASGI"),
-    ServerSpec("granian-wsgi", _granian("wsgi"), modules=("granian",), packages=("granian",),
-               install_hint=_PIP, description="granian --interface wsgi --workers 1"),
-    ServerSpec("granian-asgi", _granian("asgi"), modules=("granian",), packages=("granian",),
-               install_hint=_PIP, description="granian --interface asgi --workers 1"),
-    ServerSpec("bjoern", _bjoern, modules=("bjoern",), packages=("bjoern",),
-               install_hint="apt-get install libev-dev && pip install bjoern",
-               description="bjoern.run (C, libev, single thread)"),
+    _wsgi("uvicorn-wsgi", _uvicorn("wsgi"), modules=("uvicorn", "uvloop", "httptools"),
+          packages=("uvicorn", "uvloop", "httptools", "a2wsgi"), install_hint=_PIP,
+          base="uvicorn", hello=False,
+          description="uvicorn --interface wsgi (its WSGI-to-ASGI middleware on a "
+                      "thread pool), uvloop, httptools"),
+    _wsgi("granian-wsgi", _granian("wsgi"), modules=("granian",), packages=("granian",),
+          install_hint=_PIP, description="granian --interface wsgi --workers 1"),
+    ServerSpec("granian-asgi", _granian_asgi, modules=("granian", "uvloop"),
+               packages=("granian", "uvloop"), install_hint=_PIP,
+               description="granian --interface asgi --workers 1 --loop uvloop"),
+    _wsgi("bjoern", _bjoern, modules=("bjoern",), packages=("bjoern",),
+          install_hint="apt-get install libev-dev && pip install bjoern",
+          description="bjoern.run (C, libev, single thread)"),
     ServerSpec("nginx", _nginx_argv, binary="nginx",
                install_hint="apt-get install nginx",
                description='nginx return 200 "Hello, World!", one process'),

@@ -1,0 +1,244 @@
+"""Configuration labels, read from the exact command that starts each server.
+
+    describe(argv) -> {"label": "gunicorn gthread (1 worker x 4 threads, WSGI)",
+                       "software": "gunicorn gthread", "workers": 1, "threads": 4,
+                       "interface": "WSGI", "app": "bench.apps.flask_app:app", ...}
+
+The label is what the result tables and charts show next to a server's
+name, and what the JSON records (per scenario and per run): processes or
+workers, threads, event loop and HTTP parser, and how the app is called
+(WSGI, ASGI, a native handler, a static route, nginx's ``return``).
+
+It is parsed from the argv the harness launches (``srv.argv``, with
+``taskset`` in front) and nothing else, so it cannot drift from what was
+measured: a knob the label needs that is missing from the command raises
+``LabelError`` instead of assuming the server's default (the launchers in
+bench/servers spell every knob out; tests/test_bench.py labels every one).
+The few facts not in the command are facts of the code it names: the
+bench's own launchers in bench/servers (their threading is fixed in their
+source, see ``_LAUNCHERS``), nginx's config file (``-c``, read back), and
+which WSGI-to-ASGI middleware uvicorn ``--interface wsgi`` wraps the app in
+(read from the installed uvicorn, the way uvicorn picks it).
+"""
+import inspect
+import os
+import re
+
+
+class LabelError(ValueError):
+    """The command does not say enough to label it (or is not a known server)."""
+
+
+_REQUIRED = object()
+
+
+def option(args, name, default=_REQUIRED, command="command"):
+    """The value of ``--name value`` or ``--name=value`` (the last one wins)."""
+    value = default
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg[len(name) + 1:]
+    if value is _REQUIRED:
+        raise LabelError("%s: %s is not in the command (say it explicitly)" % (command, name))
+    return value
+
+
+def int_option(args, name, default=_REQUIRED, command="command"):
+    value = option(args, name, default, command)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise LabelError("%s: %s %r is not a number" % (command, name, value)) from None
+
+
+def strip_pin(argv):
+    """The server's own argv, without a leading ``taskset -c CPUS``."""
+    argv = list(argv)
+    if len(argv) >= 3 and os.path.basename(argv[0]) == "taskset" and argv[1] == "-c":
+        argv = argv[3:]
+    return argv
+
+
+def plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def _positional(args):
+    """The first argument that is neither an option nor an option's value
+    (every option the launchers pass takes a value, except these flags)."""
+    flags = {"--no-access-log", "--no-ws", "--reuse-port", "--access-log", "--factory"}
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = "=" not in arg and arg not in flags
+        else:
+            return arg
+    return None
+
+
+def _config(software, parts, interface, app=None, **facts):
+    config = {"software": software, "interface": interface, "app": app}
+    config.update(facts)
+    config["label"] = "%s (%s)" % (software, ", ".join(parts))
+    return config
+
+
+def _reactor_threads(threads):
+    return "single reactor" if threads == 0 else plural(threads, "sub-reactor")
+
+
+# ---- one parser per server ------------------------------------------------------------
+
+def _reactor_cli(args):
+    """``python -m reactor APP --threads N --handler-threads M``."""
+    threads = int_option(args, "--threads", command="reactor")
+    handler_threads = int_option(args, "--handler-threads", command="reactor")
+    interface = "WSGI" if not handler_threads else \
+        "WSGI on %s" % plural(handler_threads, "handler thread")
+    return _config("reactor", ["1 process", _reactor_threads(threads), interface], "WSGI",
+                   app=_positional(args), processes=1, threads=threads,
+                   handler_threads=handler_threads)
+
+
+def _reactor_launcher(interface, part):
+    def parse(args):
+        threads = int_option(args, "--threads", command="reactor launcher")
+        return _config("reactor", ["1 process", _reactor_threads(threads), part], interface,
+                       processes=1, threads=threads)
+    return parse
+
+
+def _gunicorn(args):
+    workers = int_option(args, "--workers", command="gunicorn")
+    worker_class = option(args, "--worker-class", command="gunicorn")
+    threads = int_option(args, "--threads", command="gunicorn")
+    if worker_class == "sync" and threads > 1:
+        worker_class = "gthread"        # what gunicorn itself does
+    return _config("gunicorn " + worker_class,
+                   ["%s x %s" % (plural(workers, "worker"), plural(threads, "thread")), "WSGI"],
+                   "WSGI", app=_positional(args), worker_class=worker_class,
+                   workers=workers, threads=threads)
+
+
+def _waitress(args):
+    threads = int_option(args, "--threads", command="waitress")
+    return _config("waitress", ["1 process x %s" % plural(threads, "thread"), "WSGI"], "WSGI",
+                   app=_positional(args), processes=1, threads=threads)
+
+
+def uvicorn_wsgi_middleware():
+    """``(name, threads)`` of the middleware ``uvicorn --interface wsgi`` uses here:
+    a2wsgi's when it is installed, else uvicorn's own (as uvicorn decides); threads
+    is the default of its ``workers`` argument (None if it has none)."""
+    try:
+        from uvicorn.middleware import wsgi
+    except ImportError as exc:
+        raise LabelError("uvicorn --interface wsgi: %s" % exc) from None
+    middleware = wsgi.WSGIMiddleware
+    name = "a2wsgi" if middleware.__module__.startswith("a2wsgi") else "uvicorn's middleware"
+    param = inspect.signature(middleware).parameters.get("workers")
+    threads = param.default if param is not None and isinstance(param.default, int) else None
+    return name, threads
+
+
+def _uvicorn(args):
+    workers = int_option(args, "--workers", command="uvicorn")
+    loop = option(args, "--loop", command="uvicorn")
+    http = option(args, "--http", command="uvicorn")
+    interface = option(args, "--interface", command="uvicorn")
+    parts = [plural(workers, "worker"), "%s+%s" % (loop, http)]
+    facts = {"workers": workers, "loop": loop, "http": http}
+    if interface == "wsgi":
+        middleware, threads = uvicorn_wsgi_middleware()
+        parts.append("WSGI via %s%s" % (middleware, ", " + plural(threads, "thread")
+                                            if threads else ""))
+        facts.update(middleware=middleware, threads=threads)
+        kind = "WSGI"
+    elif interface in ("asgi3", "asgi2"):
+        parts.append("ASGI")
+        kind = "ASGI"
+    else:
+        raise LabelError("uvicorn: --interface %s does not say WSGI or ASGI" % interface)
+    return _config("uvicorn", parts, kind, app=_positional(args), **facts)
+
+
+def _granian(args):
+    interface = option(args, "--interface", command="granian").upper()
+    workers = int_option(args, "--workers", command="granian")
+    runtime = int_option(args, "--runtime-threads", command="granian")
+    parts = [plural(workers, "worker"), plural(runtime, "runtime thread")]
+    facts = {"workers": workers, "runtime_threads": runtime}
+    if interface == "WSGI":
+        blocking = int_option(args, "--blocking-threads", command="granian")
+        parts[-1] += " + up to %s" % plural(blocking, "blocking thread")
+        facts["blocking_threads"] = blocking
+    elif interface == "ASGI":
+        facts["loop"] = option(args, "--loop", command="granian")
+        parts.append(facts["loop"])
+    else:
+        raise LabelError("granian: interface %s is not WSGI or ASGI" % interface)
+    return _config("granian", parts + [interface], interface, app=_positional(args), **facts)
+
+
+# The bench's own launchers: their threading is fixed in their source.
+_LAUNCHERS = {
+    "bench.servers.reactor_native": _reactor_launcher("native", "native handler"),
+    "bench.servers.reactor_static": _reactor_launcher("static", "route_static in C"),
+    "bench.servers.stdlib_server": lambda args: _config(
+        "stdlib ThreadingHTTPServer", ["1 process", "thread per connection", "native handler"],
+        "native", processes=1, threads="per connection"),
+    "bench.servers.wsgiref_server": lambda args: _config(
+        "stdlib wsgiref", ["1 process", "thread per connection", "HTTP/1.0", "WSGI"], "WSGI",
+        app=option(args, "--app", command="wsgiref_server"), processes=1,
+        threads="per connection"),
+    "bench.servers.bjoern_server": lambda args: _config(
+        "bjoern", ["1 process", "1 thread", "libev", "WSGI"], "WSGI",
+        app=option(args, "--app", command="bjoern_server"), processes=1, threads=1,
+        loop="libev"),
+}
+
+_MODULES = {"reactor": _reactor_cli, "gunicorn": _gunicorn, "waitress": _waitress,
+            "uvicorn": _uvicorn, "granian": _granian}
+_MODULES.update(_LAUNCHERS)
+
+
+def _nginx(argv):
+    conf = option(argv[1:], "-c", command="nginx")
+    try:
+        with open(conf) as f:
+            text = f.read()
+    except OSError as exc:
+        raise LabelError("nginx: cannot read its config: %s" % exc) from None
+    text = re.sub(r"#.*", "", text)
+    workers = re.search(r"^\s*worker_processes\s+(\d+)\s*;", text, re.M)
+    if not workers:
+        raise LabelError("nginx: worker_processes is not in %s" % conf)
+    workers = int(workers.group(1))
+    single = re.search(r"^\s*master_process\s+off\s*;", text, re.M) is not None
+    answer = re.search(r"^\s*return\s+(\d+)", text, re.M)
+    parts = [plural(workers, "worker")]
+    if single:
+        parts[0] += ", no master"
+    parts.append("return %s" % answer.group(1) if answer else "static")
+    return _config("nginx", parts, "nginx", workers=workers, master_process=not single)
+
+
+def describe(argv):
+    """The configuration of the server ``argv`` starts: a dict with a ``label``."""
+    args = strip_pin(argv)
+    if not args or not args[0]:
+        raise LabelError("empty command")
+    if os.path.basename(args[0]).startswith("nginx"):
+        return _nginx(args)
+    if len(args) < 3 or args[1] != "-m" or args[2] not in _MODULES:
+        raise LabelError("not a command the bench knows: %s" % " ".join(args[:3]))
+    return _MODULES[args[2]](args[3:])
+
+
+def label(argv):
+    """Just the label string."""
+    return describe(argv)["label"]
