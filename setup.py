@@ -3,6 +3,11 @@
 Every ``reactor/*.pyx`` becomes an extension module; modules that use the C
 HTTP parser also compile ``csrc/http_parser.c``.  Set ``REACTOR_DEBUG=1`` to
 build the debug flavour: thread-ownership asserts on, no -O2, with -g.
+
+A release build (neither ``REACTOR_DEBUG`` nor ``REACTOR_SANITIZE``) is compiled
+without debug information and linked with ``--strip-all``: the shared objects
+keep only the dynamic symbols Python needs.  ``REACTOR_STRIP=0`` keeps the
+symbol table and ``-g`` (Python's own CFLAGS) in a release build, e.g. for perf.
 """
 import glob
 import os
@@ -12,6 +17,8 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("REACTOR_DEBUG", "") not in ("", "0")
 SANITIZE = os.environ.get("REACTOR_SANITIZE", "")  # e.g. "address,undefined"
+# release builds ship stripped shared objects; debug and sanitizer builds never do
+STRIP = not DEBUG and not SANITIZE and os.environ.get("REACTOR_STRIP", "1") not in ("", "0")
 
 compile_args = ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
 link_args = []
@@ -22,6 +29,11 @@ else:
 if SANITIZE:
     compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-g"]
     link_args += [f"-fsanitize={SANITIZE}"]
+if STRIP:
+    # -g0 overrides the -g in Python's CFLAGS (no debug info to compile, then drop);
+    # --strip-all drops .symtab and any .debug_* section from the linked .so
+    compile_args += ["-g0"]
+    link_args += ["-Wl,--strip-all"]
 
 # C sources a module needs besides its own generated .c
 C_DEPS = {
@@ -45,6 +57,10 @@ for pyx in sorted(glob.glob("reactor/*.pyx")):
             extra_link_args=link_args,
         )
     )
+
+if not extensions:
+    # e.g. an sdist without the .pyx: a wheel without its compiled core must not build
+    raise SystemExit("setup.py: no reactor/*.pyx found in %s" % os.getcwd())
 
 setup(
     ext_modules=cythonize(
