@@ -7,10 +7,17 @@ condition in a predicate loop until the child has built its EventLoop and
 signalled.  If the child was faster the predicate is already true and the
 wait is skipped.  ``Cond.wait`` releases the mutex while asleep.
 """
+import signal
 import threading
 
 from reactor._event_loop import EventLoop
 from reactor._sync import Cond, Mutex
+
+
+# signals a loop thread leaves to the main thread (see EventLoopThread._thread_main)
+PROCESS_SIGNALS = {getattr(signal, name) for name in (
+    "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU",
+    "SIGCHLD", "SIGWINCH", "SIGALRM", "SIGPIPE") if hasattr(signal, name)}
 
 
 class EventLoopThread:
@@ -56,6 +63,12 @@ class EventLoopThread:
         return self._loop
 
     def _thread_main(self):
+        # Process-directed signals (SIGINT, SIGTERM, ...) go to any thread that
+        # does not block them.  Python runs handlers in the main thread only,
+        # so a signal caught here would wait until the main thread wakes (never,
+        # if it sleeps in epoll_wait): block them so the kernel picks another
+        # thread (the main one) that can act on them.
+        signal.pthread_sigmask(signal.SIG_BLOCK, PROCESS_SIGNALS)
         loop = None
         try:
             loop = EventLoop(self._dispatcher, name=self.name)

@@ -24,6 +24,7 @@ from reactor._http import HttpConnection, LoopState
 from reactor._http_config import HttpConfig
 from reactor._http_request import HttpRequest, Headers
 from reactor.http_response import HttpResponse
+from reactor.signal_wakeup import SignalWakeup
 from reactor.tcp_server import TcpServer
 
 log = logging.getLogger("reactor.http")
@@ -166,12 +167,17 @@ class HttpServer:
                 loop.run_in_loop(self._begin_shutdown)
             signal.signal(signal.SIGINT, on_signal)
             signal.signal(signal.SIGTERM, on_signal)
+            wakeup = SignalWakeup(loop).install()   # a signal always wakes the loop
+        else:
+            wakeup = None
         if on_ready is not None:
             on_ready()
         try:
             loop.run()
         finally:
             self._stopped = True
+            if wakeup is not None:
+                wakeup.close()
             self.tcp.stop()
 
     def _begin_shutdown(self):
