@@ -1,10 +1,47 @@
 # The HTTP/1.1 connection: parsing, framing, keep-alive, pipelining, static routes.
 from libc.stdint cimport uint64_t
-from reactor.includes.http_parser cimport rh_limits, rh_chunked
+from reactor.includes.http_parser cimport rh_limits, rh_chunked, rh_request
 from reactor._buffer cimport Buffer
 from reactor._tcp_connection cimport TcpConnection
 from reactor._http_request cimport HttpRequest
-from reactor._http_config cimport HttpConfig, StaticRoute
+from reactor._http_config cimport HttpConfig, StaticRoute, LOG_HDRS
+from reactor._sync cimport Mutex, Cond
+from cpython.ref cimport PyObject
+
+cdef enum:
+    LOG_PEER = 48       # the client address of a record, NUL-terminated
+    LOG_TEXT = 320      # method, target and captured header values of a record
+    LOG_TARGET = 224    # at most this much of the target is kept
+    LOG_METHOD = 16
+
+# One static-route access-log record: written without the GIL by the loop
+# that answered the request, into that loop's ring; rendered later, with the
+# GIL, by the same loop (``LoopState.flush_access``).  Fixed size, no pointers.
+cdef struct AccessRecord:
+    double wall                     # CLOCK_REALTIME seconds when answered
+    double duration                 # seconds from the read to the answer
+    unsigned long long sent         # body bytes
+    int status
+    int version_minor
+    unsigned short method_len       # text[0:method_len]
+    unsigned short target_len       # then the target
+    unsigned short hdr_len[LOG_HDRS]    # then each captured header value; 0xffff: absent
+    unsigned int truncated          # bit 0: target cut; bit 1 + i: header i cut
+    char peer[LOG_PEER]
+    char text[LOG_TEXT]
+
+cdef class AccessFlusher:
+    cdef Mutex mutex
+    cdef Cond cond
+    cdef bint stopping                  # under mutex
+    cdef bint kicked                    # under mutex: a ring is half full
+    cdef list states                    # the LoopStates it drains (owns them)
+    cdef PyObject **arr                 # the same, borrowed, for the GIL-free look (under mutex)
+    cdef int n
+    cdef double interval
+    cdef object thread
+    cdef void kick_nogil(self) noexcept nogil
+    cdef bint _pending_nogil(self) noexcept nogil
 
 cdef class LoopState:
     cdef public object loop
@@ -15,6 +52,20 @@ cdef class LoopState:
     cdef public object sweeper
     cdef public object current_request  # the request whose handler runs now, or None
     cdef public double current_since    # when that handler started (monotonic)
+    # the access log ring (NULL unless access logging is on): single producer
+    # (this loop, without the GIL), single consumer (whoever holds rlock)
+    cdef AccessRecord *ring
+    cdef unsigned int ring_cap
+    cdef unsigned int ring_flush_at         # kick the flusher once this many are queued
+    cdef unsigned long long ring_head       # records written (producer; atomic)
+    cdef unsigned long long ring_tail       # records read (consumer; atomic)
+    cdef unsigned long long ring_dropped    # records dropped, ring full (producer; atomic)
+    cdef unsigned long long dropped_reported    # of those, already logged (consumer)
+    cdef object rlock                   # threading.Lock: one consumer at a time
+    cdef object access                  # the AccessLog that renders the records
+    cdef readonly AccessFlusher flusher
+    cdef bint pending_nogil(self) noexcept nogil
+    cdef int _drain(self) except -1
 
 cdef class HttpConnection(TcpConnection):
     cdef HttpConfig cfg
@@ -38,9 +89,17 @@ cdef class HttpConnection(TcpConnection):
     cdef bint lingering
     cdef bint peer_closed            # the client half-closed; finish, then close
     cdef size_t out_mark             # output bytes pending at the last timeout check
+    cdef unsigned long long body_sent    # body bytes of the streamed response so far
+    cdef char peer_ip[LOG_PEER]      # the client address for static-route records
+    cdef void _record_static(self, const rh_request *req, const StaticRoute *r, bint head_only,
+                             double start) noexcept nogil
+    cdef int _log_stream_end(self) except -1
+    cdef int _log_error(self, int status, long long sent, object info) except -1
+    cdef object _partial_request(self)
     cdef int _abort_stream(self, object body) except -1
     cdef int _close_iterable(self, object body) except -1
-    cdef int _log_access(self, HttpRequest req, int status, long long size) except -1
+    cdef int _log_access(self, HttpRequest req, int status, long long size,
+                         object response) except -1
     cdef int _begin_linger(self) except -1
     cdef int sf_fd                   # file being sent with sendfile, -1 if none
     cdef long long sf_offset
@@ -53,7 +112,7 @@ cdef class HttpConnection(TcpConnection):
     cdef int _append_end(self, bint keep_alive, bint http10) except -1
     cdef int _process(self) except -1
     cdef int _flush(self) except -1
-    cdef int _send_error(self, int status, str detail) except -1
+    cdef int _send_error(self, int status, str detail, object info=*) except -1
     cdef int _serve_static(self, const StaticRoute *r, bint head_only, bint keep_alive,
                            bint http10) except -1
     cdef int _start_body(self, object request, int body_kind, uint64_t length, bint expect) except -1

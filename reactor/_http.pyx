@@ -16,15 +16,29 @@ one ``send`` per batch.  Above the output high-water mark reading pauses
 until the peer drains it.  Header/body/keep-alive timeouts are deadlines
 checked by one sweeper timer per loop (``LoopState``), so re-arming a
 timeout per request is one float store.
+
+Access log (``HttpConfig.access_log``): a request handled with the GIL is
+logged at once (``reactor.access_log.AccessLog``).  A static route answered
+in ``fast_event`` stays GIL-free: it writes a fixed-size ``AccessRecord``
+into its loop's ring (C memory, single producer: the loop; single
+consumer), which one ``AccessFlusher`` thread per server renders with the
+GIL at most ``interval`` later, or at once when a ring is half full.  A
+full ring drops records, counts them and the count is logged.  Before a
+GIL-side line is logged the loop drains its own ring, so the lines of one
+loop stay in order.
 """
 import logging
-import time
+import signal
+import threading
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport uint64_t
 
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy, strlen
+from libc.stdlib cimport malloc, free
 from libc.stdio cimport snprintf
+from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
+from cpython.unicode cimport PyUnicode_DecodeLatin1
 cdef extern from "<ctype.h>" nogil:
     int tolower(int c)
 from reactor.includes.http_parser cimport *
@@ -37,18 +51,19 @@ cdef extern from "<sys/sendfile.h>" nogil:
 from reactor._buffer cimport Buffer
 from reactor._channel cimport FAST_SLOW, FAST_DONE, FAST_PROCESS
 from reactor._event_loop cimport EventLoop, monotonic
+from reactor._sync cimport Mutex, Cond
+from cpython.ref cimport PyObject
 from reactor._tcp_connection cimport (
     TcpConnection, S_CONNECTED, S_DISCONNECTING, S_DISCONNECTED)
 from reactor._http_response cimport HttpResponse, validate_header, header_ok
 from reactor._http_response import REASONS
 from reactor._http_request cimport HttpRequest, make_request, MAX_HEADER_CAP
 from reactor._http_config cimport (
-    HttpConfig, StaticRoute, append_static, http_date_c, status_line)
+    HttpConfig, StaticRoute, append_static, http_date_c, status_line, LOG_HDRS)
 
 from reactor.includes.config cimport REACTOR_DEBUG
 
 log = logging.getLogger("reactor.http")
-access_log = logging.getLogger("reactor.access")
 
 cdef enum:
     H_HEAD = 0          # waiting for / parsing a request head
@@ -119,14 +134,188 @@ cdef int _scan_headers(list headers, long long *declared) except -1:
                 flags |= F_CONN_CLOSE
     return flags
 
+cdef str _peer_host(object peer):
+    """The client address for the access log: the host of (host, port, ...)."""
+    if type(peer) is tuple and peer:
+        return str((<tuple>peer)[0])
+    return str(peer) if peer else "-"
+
+
+cdef inline double _wall_now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef object _line_info(const rh_request *req):
+    """(method, target, version) of a request whose line was parsed, else None.
+    The caller set ``version_minor`` to -1 before parsing: the parser sets it
+    only once method and target are read."""
+    if req.version_minor < 0 or req.method == NULL or req.target == NULL:
+        return None
+    return (PyUnicode_DecodeLatin1(req.method, req.method_len, NULL),
+            PyUnicode_DecodeLatin1(req.target, req.target_len, NULL),
+            "HTTP/1.1" if req.version_minor == 1 else "HTTP/1.0")
+
+
 # A handler returns DEFER when it will answer later through
 # ``HttpConnection.resume(request, result)`` (called in the connection's loop).
 DEFER = object()
 
 
+cdef extern from *:
+    """
+    #define RH_LOAD_ACQ(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+    #define RH_LOAD_RLX(p) __atomic_load_n(&(p), __ATOMIC_RELAXED)
+    #define RH_STORE_REL(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+    #define RH_STORE_RLX(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
+    """
+    unsigned long long load_acq "RH_LOAD_ACQ"(unsigned long long p) nogil
+    unsigned long long load_rlx "RH_LOAD_RLX"(unsigned long long p) nogil
+    void store_rel "RH_STORE_REL"(unsigned long long p, unsigned long long v) nogil
+    void store_rlx "RH_STORE_RLX"(unsigned long long p, unsigned long long v) nogil
+
+
+# process-directed signals the flusher thread leaves to the main thread, which
+# runs the Python handlers (SIGINT/SIGTERM must not land in a thread that sleeps)
+_PROCESS_SIGNALS = {getattr(signal, name) for name in (
+    "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU",
+    "SIGCHLD", "SIGWINCH", "SIGALRM", "SIGPIPE") if hasattr(signal, name)}
+
+
+cdef class AccessFlusher:
+    """The one thread that renders the static-route access records of every
+    loop of a server.  It sleeps without the GIL on a condition variable and
+    wakes every ``interval`` seconds, or when a loop's ring is half full
+    (``kick_nogil``), or on ``stop()``; it takes the GIL only when some ring
+    holds records (or a dropped count) to format and emit.
+
+    One thread rather than a timer on each loop: a loop timer needs the GIL,
+    so a handler holding the GIL on another loop would stall a loop's
+    GIL-free static answers each time its flush came due; here a loop never
+    waits for the log (the ring is single-producer single-consumer).
+    Thread safe."""
+
+    def __cinit__(self):
+        self.mutex = Mutex()
+        self.cond = Cond()
+        self.states = []
+        self.arr = NULL
+        self.n = 0
+
+    def __init__(self, double interval=0.1):
+        if not interval > 0:
+            raise ValueError("interval must be > 0")
+        self.interval = interval
+        self.thread = None
+
+    def __dealloc__(self):
+        free(self.arr)
+
+    def add(self, LoopState state not None):
+        """Drain ``state``'s ring from now on.  Thread safe."""
+        cdef PyObject **arr
+        if state in self.states:
+            return
+        arr = <PyObject **>malloc((self.n + 1) * sizeof(PyObject *))
+        if arr == NULL:
+            raise MemoryError()
+        with nogil:
+            self.mutex.acquire_nogil()
+        try:
+            if self.n:
+                memcpy(arr, self.arr, self.n * sizeof(PyObject *))
+            arr[self.n] = <PyObject *>state      # borrowed: self.states owns it
+            free(self.arr)
+            self.arr = arr
+            self.states.append(state)
+            self.n += 1
+        finally:
+            self.mutex.release_nogil()
+
+    def clear(self):
+        """Forget every loop (after a stop, before a restart).  Thread safe."""
+        with nogil:
+            self.mutex.acquire_nogil()
+        self.n = 0
+        self.states = []
+        self.mutex.release_nogil()
+
+    def start(self):
+        """Start the thread (once; again after ``stop()``)."""
+        if self.thread is not None and self.thread.is_alive():
+            return
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="reactor-access-log",
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout=5.0):
+        """Render what is left and end the thread; then drain once more from
+        here (records a loop queued after the thread's last look)."""
+        with nogil:
+            self.mutex.acquire_nogil()
+            self.stopping = True
+            self.cond.signal_nogil()
+            self.mutex.release_nogil()
+        if self.thread is not None:
+            self.thread.join(timeout)
+            self.thread = None
+        self.drain()
+
+    def drain(self):
+        """Render every queued record of every loop now.  Thread safe."""
+        for st in list(self.states):
+            (<LoopState>st)._drain()
+
+    cdef void kick_nogil(self) noexcept nogil:
+        self.mutex.acquire_nogil()
+        self.kicked = True
+        self.cond.signal_nogil()
+        self.mutex.release_nogil()
+
+    cdef bint _pending_nogil(self) noexcept nogil:
+        # called with the mutex held; arr holds references owned by states
+        cdef int i
+        for i in range(self.n):
+            if (<LoopState>self.arr[i]).pending_nogil():
+                return True
+        return False
+
+    def _run(self):
+        cdef bint stop
+        cdef long long ns = <long long>(self.interval * 1e9)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _PROCESS_SIGNALS)
+        while True:
+            with nogil:
+                self.mutex.acquire_nogil()
+                while not self.stopping and not self.kicked and not self._pending_nogil():
+                    self.cond.wait_nogil(self.mutex, ns)
+                    if self.stopping or self.kicked:
+                        break
+                self.kicked = False
+                stop = self.stopping
+                self.mutex.release_nogil()
+            try:
+                self.drain()
+            except Exception:
+                log.exception("the access log flusher failed")
+            if stop:
+                return
+            if not self.stopping:
+                # let the interval pass before the next look, unless kicked:
+                # records wait at most one interval, and a busy server costs
+                # at most one GIL acquisition per interval (or per half ring)
+                with nogil:
+                    self.mutex.acquire_nogil()
+                    if not self.stopping and not self.kicked:
+                        self.cond.wait_nogil(self.mutex, ns)
+                    self.mutex.release_nogil()
+
+
 cdef class LoopState:
-    """Per-loop bookkeeping: live connections, counters, the timeout sweeper.
-    Loop thread only."""
+    """Per-loop bookkeeping: live connections, counters, the timeout sweeper,
+    the access-log ring.  Loop thread only (the ring's reader excepted)."""
 
     def __init__(self, loop):
         self.loop = loop
@@ -135,6 +324,100 @@ cdef class LoopState:
         self.accepted = 0
         self.static_requests = 0
         self.sweeper = None
+        self.flusher = None
+
+    def __dealloc__(self):
+        free(self.ring)
+        self.ring = NULL
+
+    def enable_access_log(self, access, unsigned int ring_size, AccessFlusher flusher=None):
+        """Give this loop a ring of ``ring_size`` records for the static
+        routes it answers without the GIL; ``access`` (an AccessLog) renders
+        them; ``flusher`` drains it.  Before the loop serves."""
+        cdef AccessRecord *ring
+        if ring_size == 0:
+            raise ValueError("the access log ring needs at least one record")
+        if self.ring != NULL:
+            raise RuntimeError("the access log ring is already set up")
+        ring = <AccessRecord *>malloc(ring_size * sizeof(AccessRecord))
+        if ring == NULL:
+            raise MemoryError()
+        self.rlock = threading.Lock()
+        self.access = access
+        self.flusher = flusher
+        self.ring_cap = ring_size
+        self.ring_flush_at = ring_size // 2 if ring_size > 1 else 1
+        self.ring = ring
+
+    cdef bint pending_nogil(self) noexcept nogil:
+        """Records or a dropped count to render (any thread)."""
+        return self.ring != NULL and (
+            load_acq(self.ring_head) != load_rlx(self.ring_tail) or
+            load_rlx(self.ring_dropped) != load_rlx(self.dropped_reported))
+
+    def flush_access(self):
+        """Render this loop's queued records now (any thread)."""
+        self._drain()
+
+    cdef int _drain(self) except -1:
+        """The ring's consumer side: copy each record out, free its slot,
+        then render it (the loop may refill the slot meanwhile).  One
+        consumer at a time (``rlock``; waiting for it releases the GIL)."""
+        cdef AccessRecord rec
+        cdef unsigned long long head, tail, dropped
+        cdef int i, pos
+        cdef Py_ssize_t n
+        cdef object access = self.access
+        cdef list hv
+        if self.ring == NULL:
+            return 0
+        # always under the lock, even to see an empty ring: the other consumer
+        # may have taken records and be rendering them still, and the loop's
+        # own next line must come after those
+        self.rlock.acquire()
+        try:
+            if not self.pending_nogil():
+                return 0
+            tail = self.ring_tail
+            head = load_acq(self.ring_head)
+            n = len(access.captured)
+            while tail != head:
+                memcpy(&rec, &self.ring[tail % self.ring_cap], sizeof(AccessRecord))
+                tail += 1
+                store_rel(self.ring_tail, tail)
+                pos = rec.method_len + rec.target_len
+                hvals = None
+                if n:
+                    hv = []
+                    for i in range(min(n, LOG_HDRS)):
+                        if rec.hdr_len[i] == 0xffff:
+                            hv.append(None)
+                        else:
+                            hv.append(PyUnicode_DecodeLatin1(rec.text + pos, rec.hdr_len[i], NULL))
+                            pos += rec.hdr_len[i]
+                    hvals = tuple(hv)
+                try:
+                    access.log_static(
+                        PyUnicode_DecodeLatin1(rec.peer, strlen(rec.peer), NULL),
+                        PyUnicode_DecodeLatin1(rec.text, rec.method_len, NULL),
+                        PyUnicode_DecodeLatin1(rec.text + rec.method_len, rec.target_len, NULL),
+                        rec.version_minor, rec.status, rec.sent, rec.duration, rec.wall, hvals,
+                        rec.truncated)
+                except Exception:
+                    log.exception("the access log failed on a static-route record")
+                if tail == head:
+                    head = load_acq(self.ring_head)
+            dropped = load_rlx(self.ring_dropped)
+            if dropped != self.dropped_reported:
+                n = dropped - self.dropped_reported
+                store_rlx(self.dropped_reported, dropped)
+                try:
+                    access.log_dropped(n, self.ring_cap)
+                except Exception:
+                    log.exception("the access log failed")
+        finally:
+            self.rlock.release()
+        return 0
 
     def start_sweeper(self, double interval):
         if self.sweeper is None:
@@ -161,11 +444,15 @@ cdef class LoopState:
     def close_all(self):
         for conn in list(self.connections):
             conn.force_close()
+        self._drain()
 
     def stats(self):
-        return {"loop": self.loop.name, "connections": len(self.connections),
-                "accepted": self.accepted, "requests": self.requests,
-                "static_requests": self.static_requests}
+        d = {"loop": self.loop.name, "connections": len(self.connections),
+             "accepted": self.accepted, "requests": self.requests,
+             "static_requests": self.static_requests}
+        if self.ring != NULL:
+            d["access_log_dropped"] = load_rlx(self.ring_dropped)
+        return d
 
 
 # ---------------------------------------------------------------------------
@@ -184,6 +471,10 @@ cdef class HttpConnection(TcpConnection):
         self.sf_fd = -1
         self.deadline = monotonic() + config.header_timeout
         self.high_water_mark = config.output_high_water * 64
+        if config.log_on:
+            peer = _peer_host(peer_address).encode("utf-8", "replace")[:LOG_PEER - 1]
+            memcpy(self.peer_ip, <char *>peer, len(peer))
+            self.peer_ip[len(peer)] = 0
         state.connections.add(self)
         state.accepted += 1
 
@@ -251,6 +542,8 @@ cdef class HttpConnection(TcpConnection):
         if it is not None:
             self._close_iterable(it)
         if self.stream_request is not None:
+            if self.cfg.log_on:
+                self._log_stream_end()          # cut short: the bytes queued so far
             body = self.stream_request[3]       # a sendfile body or the iterable
             self.stream_request = None
             self._close_iterable(body)
@@ -265,7 +558,8 @@ cdef class HttpConnection(TcpConnection):
         error, a partial write, a close) is left for ``after_fast`` /
         ``handle_event`` with the GIL.  Touches only this connection's C
         fields and buffers, its HttpConfig's route table and its LoopState's
-        counters, all owned by (or read-only to) this loop thread."""
+        counters and access-log ring, all owned by (or read-only to) this
+        loop thread."""
         cdef rh_request req
         cdef rh_header hdrs[MAX_HEADER_CAP]
         cdef const StaticRoute *route
@@ -273,6 +567,7 @@ cdef class HttpConnection(TcpConnection):
         cdef ssize_t n
         cdef size_t mark
         cdef unsigned long long served = 0
+        cdef double start = 0
         if revents != 1 or self._conn_state != S_CONNECTED or self.hstate != H_HEAD \
                 or self.paused or self.in_process or (self._events & 2) or self.output_buffer.readable():
             return FAST_SLOW
@@ -281,8 +576,10 @@ cdef class HttpConnection(TcpConnection):
             return FAST_SLOW
         if n < 0:
             return FAST_DONE
-        if not self.cfg.has_routes() or self.cfg.access_log or self.cfg.stopping:
+        if not self.cfg.has_routes() or self.cfg.stopping:
             return FAST_PROCESS
+        if self.cfg.log_on:
+            start = monotonic()
         while self.input_buffer.readable() and self.output_buffer.readable() <= self.cfg.output_high_water:
             req.headers = hdrs
             req.num_headers = MAX_HEADER_CAP
@@ -305,6 +602,8 @@ cdef class HttpConnection(TcpConnection):
                 self.output_buffer.truncate_nogil(mark)
                 self.output_buffer.oom = False
                 break
+            if self.cfg.log_on:
+                self._record_static(&req, route, req.method_len == 4, start)
             self.input_buffer.retrieve_nogil(rc)
             served += 1
         if served:
@@ -316,9 +615,77 @@ cdef class HttpConnection(TcpConnection):
             self.output_buffer.write_fd_nogil(self.fd, &err)
             if self.output_buffer.readable():
                 return FAST_PROCESS     # partial write or error: _flush decides
+            if self.lstate.ring != NULL and self.lstate.ring_head - \
+                    load_rlx(self.lstate.ring_tail) >= self.lstate.ring_flush_at and \
+                    self.lstate.flusher is not None:
+                self.lstate.flusher.kick_nogil()    # the access log ring is half full
         if self.input_buffer.readable():
             return FAST_PROCESS
         return FAST_DONE
+
+    cdef void _record_static(self, const rh_request *req, const StaticRoute *r, bint head_only,
+                             double start) noexcept nogil:
+        """Queue the access-log record of a static-route answer in this loop's
+        ring, without the GIL; a full ring drops it (counted, reported at the
+        next flush): the fast path never waits for the log."""
+        cdef AccessRecord *rec
+        cdef size_t n, pos, room, j, k
+        cdef unsigned long long head
+        cdef int i
+        cdef const char *name
+        if self.lstate.ring == NULL:
+            return
+        # single producer (this loop), single consumer (the flusher): the
+        # slot is ours once the consumer's tail says it was read
+        head = self.lstate.ring_head
+        if head - load_acq(self.lstate.ring_tail) >= self.lstate.ring_cap:
+            store_rlx(self.lstate.ring_dropped, self.lstate.ring_dropped + 1)
+            return
+        rec = &self.lstate.ring[head % self.lstate.ring_cap]
+        rec.wall = _wall_now()
+        rec.duration = monotonic() - start if start > 0 else 0.0
+        rec.sent = 0 if head_only else r.body_len
+        rec.status = r.status
+        rec.version_minor = req.version_minor
+        rec.truncated = 0
+        memcpy(rec.peer, self.peer_ip, LOG_PEER)
+        n = req.method_len if req.method_len < LOG_METHOD else LOG_METHOD
+        memcpy(rec.text, req.method, n)
+        rec.method_len = <unsigned short>n
+        pos = n
+        n = req.target_len
+        if n > LOG_TARGET:
+            n = LOG_TARGET
+            rec.truncated |= 1
+        memcpy(rec.text + pos, req.target, n)
+        rec.target_len = <unsigned short>n
+        pos += n
+        for i in range(self.cfg.log_nhdr):
+            rec.hdr_len[i] = 0xffff
+        if self.cfg.log_nhdr == 0:
+            store_rel(self.lstate.ring_head, head + 1)     # publish the record
+            return
+        # the request headers the format needs, in the order of self.cfg.log_hdr
+        # (values appended in that order; the first occurrence of a name wins)
+        for i in range(self.cfg.log_nhdr):
+            for j in range(req.num_headers):
+                if req.headers[j].name_len != self.cfg.log_hdr_len[i]:
+                    continue
+                name = req.headers[j].name
+                for k in range(req.headers[j].name_len):
+                    if tolower(name[k]) != self.cfg.log_hdr[i][k]:
+                        break
+                else:
+                    room = LOG_TEXT - pos
+                    n = req.headers[j].value_len
+                    if n > room:
+                        n = room
+                        rec.truncated |= (<unsigned int>2) << i
+                    memcpy(rec.text + pos, req.headers[j].value, n)
+                    rec.hdr_len[i] = <unsigned short>n
+                    pos += n
+                    break
+        store_rel(self.lstate.ring_head, head + 1)     # publish the record
 
     # ---- the state machine -------------------------------------------------------
 
@@ -353,6 +720,9 @@ cdef class HttpConnection(TcpConnection):
                         break
                     req.headers = hdrs
                     req.num_headers = MAX_HEADER_CAP
+                    req.method = NULL       # what an error leaves of the request line
+                    req.target = NULL
+                    req.version_minor = -1
                     rc = rh_parse_request(inp.peek_ptr(), n, &req, &cfg.limits)
                     if rc == RH_INCOMPLETE:
                         if self._idle_flag:
@@ -362,12 +732,14 @@ cdef class HttpConnection(TcpConnection):
                         break
                     if rc < 0:
                         self._send_error(rh_error_status(rc),
-                                         req.error.decode("latin-1") if req.error != NULL else "")
+                                         req.error.decode("latin-1") if req.error != NULL else "",
+                                         _line_info(&req) if cfg.log_on else None)
                         break
                     if req.method_len == 7 and memcmp(req.method, b"CONNECT", 7) == 0:
                         # no tunnels here: what follows a CONNECT is not HTTP,
                         # so answer and close without reading any further
-                        self._send_error(501, "CONNECT is not supported")
+                        self._send_error(501, "CONNECT is not supported",
+                                         _line_info(&req) if cfg.log_on else None)
                         break
                     if req.body_kind == RH_BODY_NONE and cfg.has_routes():
                         route = cfg.find_route(req.path, req.path_len)
@@ -375,6 +747,8 @@ cdef class HttpConnection(TcpConnection):
                                 (req.method_len == 3 and memcmp(req.method, b"GET", 3) == 0) or
                                 (req.method_len == 4 and memcmp(req.method, b"HEAD", 4) == 0)):
                             head_only = req.method_len == 4
+                            if cfg.log_on:
+                                self._record_static(&req, route, head_only, self._eloop.cached_now)
                             inp.retrieve_nogil(rc)
                             self._serve_static(route, head_only, req.keep_alive and not cfg.stopping,
                                                req.version_minor == 0)
@@ -404,7 +778,8 @@ cdef class HttpConnection(TcpConnection):
                     # decode in place, then move the payload into the body buffer
                     used = rh_chunked_decode(&self.chunked, inp.peek_ptr(), n, inp.peek_ptr(), &dlen)
                     if used < 0:
-                        self._send_error(rh_error_status(<int>used), "invalid chunked body")
+                        self._send_error(rh_error_status(<int>used), "invalid chunked body",
+                                         self.pending_request)
                         break
                     if dlen:
                         if self.body_buf.append_nogil(inp.peek_ptr(), dlen) != 0:
@@ -520,6 +895,9 @@ cdef class HttpConnection(TcpConnection):
             self.hstate = H_WAIT
             self.pending_request = req
             return 0
+        if result is None:
+            self._returned_none(req)
+            return 0
         try:
             self._write_response(req, result)
         except Exception as exc:
@@ -539,6 +917,8 @@ cdef class HttpConnection(TcpConnection):
         self.pending_request = None
         if isinstance(result, BaseException):
             self._handler_failed(req, result)
+        elif result is None:
+            self._returned_none(req)
         else:
             try:
                 self.write_response(req, result)
@@ -552,6 +932,14 @@ cdef class HttpConnection(TcpConnection):
         else:
             self._flush()
 
+    def _returned_none(self, HttpRequest req):
+        # almost always a missing ``return``: say so, and answer 500 rather
+        # than an empty 200 that hides the bug
+        log.error("handler returned None for %s %s from %s: return an HttpResponse, bytes "
+                  "or str (answering 500)", req.method, req.target, self.peer_address)
+        self.write_response(req, HttpResponse(b"Internal Server Error\n", 500,
+                                              content_type="text/plain; charset=utf-8"))
+
     def _handler_failed(self, HttpRequest req, exc):
         log.error("handler raised on %s %s from %s", req.method, req.target, self.peer_address,
                   exc_info=exc)
@@ -563,7 +951,7 @@ cdef class HttpConnection(TcpConnection):
     # ---- responses ---------------------------------------------------------------
 
     def write_response(self, HttpRequest req, result):
-        """Frame and queue ``result`` (HttpResponse, bytes, str, None) as the
+        """Frame and queue ``result`` (HttpResponse, bytes or str) as the
         answer to ``req``.  Loop thread only."""
         self._write_response(req, result)
 
@@ -581,6 +969,8 @@ cdef class HttpConnection(TcpConnection):
         cdef char num[32]
         cdef int k
         cdef size_t mark
+        if result is None:
+            raise TypeError("a response must be an HttpResponse, bytes or str, not None")
         if self._conn_state == S_DISCONNECTED:
             self._close_iterable(body.body if isinstance(body, HttpResponse) else body)
             return 0
@@ -633,8 +1023,8 @@ cdef class HttpConnection(TcpConnection):
             if out.oom:
                 self._frame_failed(mark, True, None)
                 return 0
-            if self.cfg.access_log:
-                self._log_access(req, status, 0 if head_only else blen)
+            if self.cfg.log_on:
+                self._log_access(req, status, 0 if head_only else blen, result)
             self._finish_request(keep_alive)
             return 0
         sf = getattr(body, "sendfile_info", None) if not (head_only or no_body) else None
@@ -658,7 +1048,8 @@ cdef class HttpConnection(TcpConnection):
             self.stream = iter(())
             self.stream_left = -1
             self.stream_chunked = False
-            self.stream_request = (req, keep_alive, status, body)
+            self.body_sent = 0
+            self.stream_request = (req, keep_alive, status, body, result)
             self.hstate = H_STREAM
             self._pump_stream()
             return 0
@@ -673,7 +1064,8 @@ cdef class HttpConnection(TcpConnection):
             if out.oom:
                 self._frame_failed(mark, True, None)
                 return 0
-            self._log_access(req, status, 0)
+            if self.cfg.log_on:
+                self._log_access(req, status, 0, result)
             self._finish_request(keep_alive)
             return 0
         try:
@@ -697,7 +1089,8 @@ cdef class HttpConnection(TcpConnection):
             self._frame_failed(mark, True, body)
             return 0
         self.stream = it
-        self.stream_request = (req, keep_alive, status, body)
+        self.body_sent = 0
+        self.stream_request = (req, keep_alive, status, body, result)
         self.hstate = H_STREAM
         self._pump_stream()
         return 0
@@ -708,7 +1101,7 @@ cdef class HttpConnection(TcpConnection):
         cdef size_t n, mark
         cdef char num[24]
         cdef int k
-        req, keep_alive, status, body = self.stream_request
+        req, keep_alive, status, body, resp = self.stream_request
         if self.sf_fd >= 0:
             if self._pump_sendfile() == 0:
                 return 0        # waiting for the socket (or closed)
@@ -749,6 +1142,7 @@ cdef class HttpConnection(TcpConnection):
                     log.error("response body longer than its Content-Length on %s %s; "
                               "truncating and closing", req.method, req.target)
                     out.append_nogil(<char *>chunk, self.stream_left)
+                    self.body_sent += self.stream_left
                     self.stream_left = 0
                     self._abort_stream(body)
                     return 0
@@ -761,7 +1155,9 @@ cdef class HttpConnection(TcpConnection):
                 out.append_nogil(b"\r\n", 2)
             else:
                 out.append_nogil(<char *>chunk, n)
-            if out.oom:
+            if not out.oom:
+                self.body_sent += n
+            else:
                 # the head is out: all we can do is cut the response short
                 out.truncate_nogil(mark)
                 out.oom = False
@@ -782,7 +1178,6 @@ cdef class HttpConnection(TcpConnection):
         if self.stream_left > 0:
             log.error("response body shorter than its Content-Length on %s %s; closing",
                       req.method, req.target)
-            self.stream_request = None
             self._abort_stream(None)
             return 0
         if self.stream_chunked:
@@ -792,11 +1187,11 @@ cdef class HttpConnection(TcpConnection):
             if out.oom:
                 out.truncate_nogil(mark)
                 out.oom = False
-                self.stream_request = None
                 self._abort_stream(None)
                 return 0
         self.stream_request = None
-        self._log_access(req, status, -1)
+        if self.cfg.log_on:
+            self._log_access(req, status, self.body_sent, resp)
         self._finish_request(keep_alive)
         self._flush()
         if self.hstate == H_HEAD and self.input_buffer.readable() and not self.in_process:
@@ -896,6 +1291,7 @@ cdef class HttpConnection(TcpConnection):
             if n > 0:
                 self.sf_offset = off
                 self.sf_left -= n
+                self.body_sent += n
                 continue
             if n == 0:
                 self.sf_short = True      # the file shrank under us
@@ -913,6 +1309,8 @@ cdef class HttpConnection(TcpConnection):
         return 1
 
     cdef int _abort_stream(self, object body) except -1:
+        if self.cfg.log_on:
+            self._log_stream_end()      # logged with the body bytes queued before the cut
         it = self.stream
         self.stream = None
         self.stream_request = None
@@ -938,16 +1336,52 @@ cdef class HttpConnection(TcpConnection):
                     log.exception("close() of the response iterable failed")
         return 0
 
-    cdef int _log_access(self, HttpRequest req, int status, long long size) except -1:
-        if self.cfg.access_log:
-            peer = self.peer_address[0] if self.peer_address else "-"
-            access_log.info('%s - - [%s] "%s %s %s" %d %s %.6f', peer,
-                            time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
-                            req.method, req.target, req.version, status,
-                            size if size >= 0 else "-", monotonic() - req.start_time)
+    cdef int _log_access(self, HttpRequest req, int status, long long size,
+                         object response) except -1:
+        """One access line for ``req`` (callers check ``cfg.log_on``).  Static
+        records still queued in this loop's ring go first, so the lines of
+        one loop keep their order."""
+        cdef object access = self.cfg.access_logger
+        if access is None:
+            return 0
+        if self.lstate.ring != NULL:
+            self.lstate._drain()    # this loop's earlier static lines first
+        try:
+            access.log_request(req, status, size, response, monotonic() - req.start_time,
+                               _peer_host(self.peer_address))
+        except Exception:
+            log.exception("the access log failed for %s %s", req.method, req.target)
         return 0
 
-    cdef int _send_error(self, int status, str detail) except -1:
+    cdef int _log_stream_end(self) except -1:
+        cdef tuple sr = self.stream_request
+        if sr is not None:
+            self._log_access(sr[0], sr[2], self.body_sent, sr[4])
+        return 0
+
+    cdef int _log_error(self, int status, long long sent, object info) except -1:
+        """The access line of a request answered with an error status: ``info``
+        is its HttpRequest, (method, target, version) or None."""
+        cdef object access = self.cfg.access_logger
+        if access is None:
+            return 0
+        if isinstance(info, HttpRequest):
+            self._log_access(<HttpRequest>info, status, sent, None)
+            return 0
+        if self.lstate.ring != NULL:
+            self.lstate._drain()
+        try:
+            if info is None:
+                access.log_rejected(_peer_host(self.peer_address), None, None, None, status,
+                                    sent, 0.0)
+            else:
+                access.log_rejected(_peer_host(self.peer_address), info[0], info[1], info[2],
+                                    status, sent, 0.0)
+        except Exception:
+            log.exception("the access log failed for a %d answer", status)
+        return 0
+
+    cdef int _send_error(self, int status, str detail, object info=None) except -1:
         cdef bytes body = (("%d %s\n" % (status, REASONS.get(status, "Error")))
                            + (detail + "\n" if detail else "")).encode("latin-1", "replace")
         cdef bytes head = b"".join([
@@ -965,6 +1399,8 @@ cdef class HttpConnection(TcpConnection):
             self.output_buffer.oom = False
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: %d %s", self.peer_address, status, detail)
+        if self.cfg.log_on:
+            self._log_error(status, len(body), info)
         self.input_buffer.retrieve_nogil(self.input_buffer.readable())
         self.close_after_write = True
         self.hstate = H_CLOSING
@@ -1041,6 +1477,22 @@ cdef class HttpConnection(TcpConnection):
         self._handle_close()        # EOF or an error
         return True
 
+    cdef object _partial_request(self):
+        """For the access line of a 408: the request whose body was late, or
+        the request line of a head that did not complete, or None."""
+        cdef rh_request req
+        cdef rh_header hdrs[MAX_HEADER_CAP]
+        if self.hstate != H_HEAD:
+            return self.pending_request
+        req.headers = hdrs
+        req.num_headers = MAX_HEADER_CAP
+        req.method = NULL
+        req.target = NULL
+        req.version_minor = -1
+        rh_parse_request(self.input_buffer.peek_ptr(), self.input_buffer.readable(), &req,
+                         &self.cfg.limits)
+        return _line_info(&req)
+
     def _on_timeout(self):
         """The deadline passed: 408 for a half-received request, else close."""
         cdef size_t pending = self.output_buffer.readable()
@@ -1075,6 +1527,7 @@ cdef class HttpConnection(TcpConnection):
             self._handle_close()            # idle keep-alive connection
         elif (self.hstate == H_HEAD or self.hstate == H_BODY_LENGTH or
               self.hstate == H_BODY_CHUNKED) and not self.lingering:
-            self._send_error(408, "timed out waiting for the request")
+            self._send_error(408, "timed out waiting for the request",
+                             self._partial_request() if self.cfg.log_on else None)
         else:
             self._handle_close()

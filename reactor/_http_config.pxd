@@ -9,6 +9,13 @@ cdef struct StaticRoute:
     size_t head_len
     char *body
     size_t body_len
+    int status          # for the access log
+
+# What the C access-log records of static routes (``_http.AccessRecord``) can
+# carry: request headers the log format needs, by lowercase name.
+cdef enum:
+    LOG_HDRS = 6            # request headers captured per record, at most
+    LOG_HDR_NAME = 40       # longest header name that can be captured, plus one
 
 cdef struct RouteTable:
     int n
@@ -22,7 +29,13 @@ cdef class HttpConfig:
     cdef public double body_timeout
     cdef public double min_body_rate    # bytes/s a request body must average (0: no minimum)
     cdef public size_t output_high_water
-    cdef public bint access_log
+    cdef bint log_on                    # access logging (the ``access_log`` property)
+    cdef public object access_logger    # reactor.access_log.AccessLog once logging was on
+    cdef public unsigned int access_ring_size   # records per loop for static routes
+    cdef public dict route_headers      # path -> [(lowercase name, value)] of each static route
+    cdef int log_nhdr                   # request headers a static-route record captures
+    cdef unsigned char log_hdr_len[LOG_HDRS]
+    cdef char log_hdr[LOG_HDRS][LOG_HDR_NAME]   # their lowercase names
     cdef public bint stopping           # graceful stop: answer with Connection: close
     cdef public object server_header    # bytes
     cdef RouteTable *table           # published with a release store (copy-on-write)

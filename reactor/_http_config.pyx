@@ -12,7 +12,7 @@ a wait since, the old table is garbage (quiescent-state reclamation, as in
 RCU).  Also here: the per-thread cached ``Date`` value and the status lines.
 """
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy, memcmp
+from libc.string cimport memcpy, memcmp, memset
 from reactor._buffer cimport Buffer
 from reactor._event_loop cimport EventLoop
 from reactor._http_request cimport MAX_HEADER_CAP
@@ -80,12 +80,15 @@ cdef class HttpConfig:
         self.table = NULL
         self._retired = []
         self._readers = []
+        self.route_headers = {}
+        self.log_nhdr = 0
 
     def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
                  max_headers=100, max_body_size=16 * 1024 * 1024, keep_alive_timeout=5.0,
                  header_timeout=10.0, body_timeout=30.0, min_body_rate=500.0,
                  output_high_water=1024 * 1024,
-                 access_log=False, server_header=b"reactor"):
+                 access_log=False, server_header=b"reactor", access_log_format=None,
+                 access_ring_size=1024):
         for name, v in (("max_request_line", max_request_line), ("max_header_size", max_header_size),
                         ("max_headers", max_headers), ("max_body_size", max_body_size)):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -99,6 +102,10 @@ cdef class HttpConfig:
                              % (min_body_rate,))
         if max_headers > MAX_HEADER_CAP:
             raise ValueError("max_headers must be <= %d" % MAX_HEADER_CAP)
+        if not isinstance(access_ring_size, int) or isinstance(access_ring_size, bool) or \
+                not 0 < access_ring_size <= 1 << 20:
+            raise ValueError("access_ring_size must be an int in 1..%d, got %r"
+                             % (1 << 20, access_ring_size))
         self.limits.max_request_line = max_request_line
         self.limits.max_header_size = max_header_size
         self.limits.max_headers = max_headers
@@ -109,6 +116,10 @@ cdef class HttpConfig:
         self.body_timeout = body_timeout
         self.min_body_rate = min_body_rate
         self.output_high_water = output_high_water
+        self.access_ring_size = access_ring_size
+        self.access_logger = None
+        if access_log_format is not None or access_log:
+            self.set_access_log_format(access_log_format)   # a bad format fails here
         self.access_log = access_log
         self.stopping = False
         self.server_header = server_header
@@ -126,6 +137,40 @@ cdef class HttpConfig:
             for addrs, _ in self._retired:
                 for addr in addrs:
                     free(<void *><size_t>addr)
+
+    @property
+    def access_log(self):
+        """Whether requests are logged to ``reactor.access`` (see reactor.access_log)."""
+        return self.log_on
+
+    @access_log.setter
+    def access_log(self, on):
+        if on and self.access_logger is None:
+            self.set_access_log_format(None)
+        self.log_on = bool(on)
+
+    def set_access_log_format(self, fmt=None):
+        """Use the gunicorn-style ``fmt`` (None: the default) for access lines;
+        ValueError for a bad one.  Set before the server starts: the static-route
+        records capture the request headers this format needs."""
+        cdef int i = 0
+        cdef bytes b
+        from reactor.access_log import AccessLog
+        logger = AccessLog(fmt)
+        captured = []
+        memset(self.log_hdr_len, 0, sizeof(self.log_hdr_len))
+        for name in logger.capture_headers:
+            b = name.encode("latin-1")
+            if len(b) >= LOG_HDR_NAME or i == LOG_HDRS:
+                continue        # not captured: renders as '-' on static routes
+            memcpy(self.log_hdr[i], <char *>b, len(b))
+            self.log_hdr_len[i] = len(b)
+            captured.append(name)
+            i += 1
+        logger.captured = tuple(captured)
+        self.log_nhdr = i
+        logger.static_headers = self.route_headers
+        self.access_logger = logger
 
     @property
     def max_body_size(self):
@@ -209,6 +254,9 @@ cdef class HttpConfig:
         else:
             b = b""
         head = b"".join(lines)
+        # the response headers an access-log format may ask for ({name}o)
+        resp_headers = [(ln[:ln.index(b":")].decode("latin-1").lower(),
+                         ln[ln.index(b":") + 2:-2].decode("latin-1")) for ln in lines[1:]]
         # copy-on-write: loop threads read the table without the GIL or a lock,
         # so build a new one, publish it with one release store, and keep the
         # old table (and replaced strings) alive until the config is freed
@@ -238,11 +286,13 @@ cdef class HttpConfig:
         memcpy(r.path, <char *>p, len(p)); r.path_len = len(p)
         memcpy(r.head, <char *>head, len(head)); r.head_len = len(head)
         memcpy(r.body, <char *>b, len(b)); r.body_len = len(b)
+        r.status = status
         retired = []
         if idx < n_old:
             retired = [<size_t>old.routes[idx].path, <size_t>old.routes[idx].head,
                        <size_t>old.routes[idx].body]
         rt_store(self.table, t)
+        self.route_headers[p.decode("latin-1")] = resp_headers
         if old != NULL:
             retired.append(<size_t>old)
         if retired:

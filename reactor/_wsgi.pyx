@@ -147,12 +147,19 @@ cdef class StartResponse:
         self.written.append(bytes(data))
 
 
+cdef class WSGIResponse(HttpResponse):
+    """An HttpResponse that also carries the request's environ (set when the
+    access log needs it: ``%(h)s`` honours a trusted X-Forwarded-For, and
+    ``%({name}e)s`` reads the environ)."""
+    cdef public object environ
+
+
 cpdef HttpResponse make_response(StartResponse sr, object body):
     """An HttpResponse from start_response's status/headers and ``body``.
     A whole bytes body whose declared Content-Length differs is sent as a
     stream, so the connection sends exactly what was declared (truncating
     or closing) and logs it."""
-    cdef HttpResponse r = HttpResponse.__new__(HttpResponse)
+    cdef HttpResponse r = WSGIResponse.__new__(WSGIResponse)
     cdef str status = sr.status
     cdef list hdrs = []
     cdef tuple h
@@ -180,6 +187,7 @@ cdef class WSGICore:
     cdef public bint trust_all
     cdef public object trusted
     cdef public object slow_path      # callable(result, sr) for non-list results
+    cdef public bint keep_environ     # responses carry the environ (for the access log)
 
     cpdef dict environ(self, HttpRequest req):
         cdef dict env = self.base.copy()
@@ -257,6 +265,7 @@ cdef class WSGICore:
         cdef StartResponse sr = StartResponse.__new__(StartResponse)
         cdef object result = self.app(env, sr)
         cdef object body
+        cdef object resp
         if type(result) is list and sr.status is not None and sr.written is None:
             if len(<list>result) == 1 and type((<list>result)[0]) is bytes:
                 body = (<list>result)[0]
@@ -265,5 +274,12 @@ cdef class WSGICore:
                     body = b"".join(result)
                 except TypeError:
                     raise TypeError("the WSGI app returned a list with non-bytes items") from None
-            return make_response(sr, body)
-        return self.slow_path(result, sr)
+            resp = make_response(sr, body)
+        elif result is None:
+            raise WSGIError("the WSGI app returned None: PEP 3333 requires an iterable of "
+                            "bytes (e.g. [body])")
+        else:
+            resp = self.slow_path(result, sr)
+        if self.keep_environ and isinstance(resp, WSGIResponse):
+            (<WSGIResponse>resp).environ = env
+        return resp

@@ -11,16 +11,22 @@ a connection factory that builds ``HttpConnection`` objects sharing one
     ...
     server.stop()           # graceful: in-flight requests finish
 
-A handler is ``handler(request) -> HttpResponse | bytes | str | None`` and
-runs in the connection's sub-reactor thread with the GIL held (Python
-handlers run one at a time per process); static routes are answered in C.
+A handler is ``handler(request) -> HttpResponse | bytes | str`` and runs
+in the connection's sub-reactor thread with the GIL held (Python handlers
+run one at a time per process); a handler that raises or returns None gets
+a 500 and an error on the ``reactor.http`` logger.  Static routes are
+answered in C.
+
+With ``access_log=True`` every request is logged on ``reactor.access``
+(INFO; format: ``reactor.access_log``).  The server adds no handler and
+sets no level on any logger: that is the application's (or the CLI's) job.
 """
 import logging
 import os
 import signal
 import threading
 
-from reactor._http import HttpConnection, LoopState
+from reactor._http import AccessFlusher, HttpConnection, LoopState
 from reactor._http_config import HttpConfig
 from reactor._http_request import HttpRequest, Headers
 from reactor.http_response import HttpResponse
@@ -28,6 +34,10 @@ from reactor.signal_wakeup import SignalWakeup
 from reactor.tcp_server import TcpServer
 
 log = logging.getLogger("reactor.http")
+
+# how often the access-log thread renders the records of static routes (at
+# most: an idle server costs nothing, a half-full ring wakes it at once)
+ACCESS_FLUSH_INTERVAL = 0.1
 
 _LIMIT_NAMES = ("max_request_line", "max_header_size", "max_headers", "max_body_size",
                 "keep_alive_timeout", "header_timeout", "body_timeout", "min_body_rate")
@@ -42,10 +52,16 @@ class HttpServer:
     reads), ``min_body_rate`` (500 bytes/s: a body gets ``body_timeout`` plus
     one second per 500 bytes received in all; 0 = no minimum),
     ``max_connections`` (None = unlimited).  Thread safe: ``start``, ``stop``.
+
+    Access log: ``access_log`` (False), ``access_log_format`` (gunicorn's
+    atoms, None = gunicorn's default), ``access_ring_size`` (1024 records
+    per loop for the static routes answered without the GIL; a full ring
+    drops records and logs how many).
     """
 
     def __init__(self, handler=None, host="127.0.0.1", port=8080, threads=None,
                  dispatcher=None, *, max_connections=None, access_log=False,
+                 access_log_format=None, access_ring_size=1024,
                  server_header="reactor", reuse_port=False, backlog=1024,
                  graceful_timeout=10.0, name="reactor-http", **limits):
         unknown = set(limits) - set(_LIMIT_NAMES)
@@ -58,7 +74,9 @@ class HttpServer:
         if max_connections is not None and (not isinstance(max_connections, int)
                                             or max_connections <= 0):
             raise ValueError("max_connections must be a positive int or None")
-        self.config = HttpConfig(handler or self.handle, access_log=access_log,
+        self.config = HttpConfig(handler or self.handle, access_log=bool(access_log),
+                                 access_log_format=access_log_format,
+                                 access_ring_size=access_ring_size,
                                  server_header=server_header.encode("latin-1")
                                  if server_header else b"", **limits)
         self.max_connections = max_connections
@@ -76,6 +94,7 @@ class HttpServer:
         self.tcp._new_connection = self._new_connection
         self._stopping = False
         self._stopped = False
+        self._flusher = None
 
     # ---- the default handler -------------------------------------------------------
 
@@ -121,6 +140,11 @@ class HttpServer:
             self.loop_states[loop] = state
         loop.context = state
         self.config.add_reader(loop)    # it reads the static route table
+        flusher = self._flusher
+        if self.config.access_log and flusher is not None:
+            state.enable_access_log(self.config.access_logger, self.config.access_ring_size,
+                                    flusher)
+            flusher.add(state)
         if loop.is_in_loop_thread():
             state.start_sweeper(self._sweep_interval())
         else:
@@ -145,12 +169,22 @@ class HttpServer:
             self.config.stopping = False
             with self._states_lock:
                 self.loop_states = {}
+        if self.config.access_log:
+            # the static-route records of every loop are rendered by one thread
+            if self._flusher is None:
+                self._flusher = AccessFlusher(ACCESS_FLUSH_INTERVAL)
+            self._flusher.clear()
+            self._flusher.start()
 
     def start(self):
         """Run the server in background threads; returns once it listens.
         After ``stop()`` it starts again on the same address.  Thread safe."""
         self._prepare_run()
-        self.tcp.start_background()
+        try:
+            self.tcp.start_background()
+        except BaseException:
+            self._stop_flusher()
+            raise
         return self
 
     def serve_forever(self, install_signal_handlers=True, on_ready=None):
@@ -179,6 +213,12 @@ class HttpServer:
             if wakeup is not None:
                 wakeup.close()
             self.tcp.stop()
+            self._stop_flusher()
+
+    def _stop_flusher(self):
+        # the loops are done: render their last static-route records, end the thread
+        if self._flusher is not None:
+            self._flusher.stop()
 
     def _begin_shutdown(self):
         # base loop thread: stop accepting, close idle connections, finish the rest
@@ -231,6 +271,7 @@ class HttpServer:
         # connections are closed by now: a thread that still does not stop
         # is stuck in a handler; it is logged and left behind
         self.tcp.stop(max(1.0, self.graceful_timeout))
+        self._stop_flusher()
 
     def __enter__(self):
         """``with HttpServer(...) as server:`` starts it in the background

@@ -142,6 +142,14 @@ class _SendfileBody:
             close()
 
 
+def _check_root_path(root_path):
+    """``root_path`` (SCRIPT_NAME) is '' or starts with '/': else ValueError."""
+    if not isinstance(root_path, str):
+        raise TypeError("root_path must be a str, got %r" % (root_path,))
+    if root_path and not root_path.startswith("/"):
+        raise ValueError("root_path must start with '/' (e.g. '/app'), got %r" % (root_path,))
+
+
 def _close_quietly(result):
     close = getattr(result, "close", None)
     if close is not None:
@@ -160,6 +168,7 @@ class WSGIAdapter(WSGICore):
                  track_active=False):
         if not callable(app):
             raise TypeError("the WSGI application must be callable, got %r" % (app,))
+        _check_root_path(root_path)
         self.app = app
         self.root_path = root_path.rstrip("/")
         self.base = {
@@ -306,9 +315,15 @@ class WSGIServer:
                  **options):
         if not isinstance(handler_threads, int) or handler_threads < 0:
             raise ValueError("handler_threads must be an int >= 0")
+        if not callable(app):
+            raise TypeError("the WSGI application must be callable, got %r" % (app,))
+        _check_root_path(root_path)      # bad arguments fail before the socket is bound
+        WSGIAdapter._parse_trusted(forwarded_allow_ips)
         self.http = HttpServer(None, host, port, threads, **options)
         self.adapter = WSGIAdapter(app, host, self.http.port, root_path, forwarded_allow_ips,
                                    multithread=True, track_active=handler_threads > 0)
+        # the access log reads REMOTE_ADDR (a trusted proxy's client) and {name}e
+        self.adapter.keep_environ = self.http.config.access_log
         self.handler_threads = handler_threads
         self.handler_warn_time = handler_warn_time
         self._pool = None

@@ -25,7 +25,9 @@ ENV = dict(os.environ, PYTHONUNBUFFERED="1",
 ISSUE_FLAGS = ["--host", "--port", "--threads", "--dispatcher", "--keep-alive-timeout",
                "--header-timeout", "--body-timeout", "--max-request-line", "--max-header-size",
                "--max-headers", "--max-body-size", "--max-connections", "--graceful-timeout",
-               "--access-log", "--log-level"]
+               "--access-log", "--log-level",
+               # issue 8
+               "--access-log-format", "--log-config", "--root-path"]
 
 
 def run_cli(*args, timeout=20):
@@ -34,10 +36,11 @@ def run_cli(*args, timeout=20):
 
 
 @contextlib.contextmanager
-def cli_server(*args):
-    """Start the CLI demo; yield (proc, port, stderr_lines)."""
+def cli_server(*args, stdout=subprocess.DEVNULL):
+    """Start the CLI demo; yield (proc, port, stderr_lines).  ``stdout``: where
+    the process's stdout goes (a file object to read it afterwards)."""
     proc = subprocess.Popen([sys.executable, "-m", "reactor", "--port", "0", *args], cwd=ROOT,
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            env=ENV, stdout=stdout, stderr=subprocess.PIPE)
     lines = []
     try:
         port = None
@@ -152,15 +155,74 @@ def test_signal_lets_in_flight_request_finish():
         assert proc.wait(5) == 0, drain_stderr(proc, lines)
 
 
-def test_access_log():
-    with cli_server("--threads", "0", "--access-log") as (proc, port, lines):
-        with Client(port) as c:
-            c.send(get("/network", extra=b"Connection: close\r\n"))
-            c.read_response()
+ACCESS_LINE = re.compile(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+                         r'"GET /network HTTP/1\.1" 200 26 "-" "probe/1"$', re.M)
+
+
+def _one_request(port):
+    with Client(port) as c:
+        c.send(get("/network", extra=b"Connection: close\r\nUser-Agent: probe/1\r\n"))
+        assert c.read_response().status == 200
+
+
+@pytest.mark.parametrize("flag", [["--access-log"], ["--access-log", "-"], ["--access-log=-"]],
+                         ids=["no-value", "dash", "dash-equals"])
+def test_access_log_to_stdout(tmp_path, flag):
+    # gunicorn's convention: '-' is stdout; --access-log alone means the same
+    out_path = tmp_path / "out.txt"
+    with open(out_path, "wb") as out, \
+            cli_server("--threads", "0", *flag, stdout=out) as (proc, port, lines):
+        _one_request(port)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(5) == 0
         err = drain_stderr(proc, lines)
-    assert re.search(r'127\.0\.0\.1 - - \[[^\]]+\] "GET /network HTTP/1\.1" 200 26 \d+\.\d+', err), err
+    stdout = out_path.read_text()
+    assert ACCESS_LINE.search(stdout), stdout
+    assert len(stdout.splitlines()) == 1, stdout
+    assert "GET /network" not in err, err
+
+
+def test_access_log_to_file_with_format(tmp_path):
+    log_file = tmp_path / "access.log"
+    with cli_server("--threads", "2", "--access-log", str(log_file), "--access-log-format",
+                    "%(h)s|%(m)s|%(U)s|%(q)s|%(H)s|%(s)s|%(B)s|%({x-id}i)s|%({content-type}o)s"
+                    ) as (proc, port, lines):
+        with Client(port) as c:
+            c.send(get("/network?a=1", extra=b"X-Id: 42\r\n") + get("/nope"))
+            assert c.read_response().status == 200 and c.read_response().status == 404
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+        err = drain_stderr(proc, lines)
+    assert log_file.read_text().splitlines() == [
+        "127.0.0.1|GET|/network|a=1|HTTP/1.1|200|26|42|text/plain",
+        "127.0.0.1|GET|/nope||HTTP/1.1|404|10|-|text/plain",
+    ]
+    assert "GET" not in err
+
+
+def test_access_log_appends_to_an_existing_file(tmp_path):
+    log_file = tmp_path / "access.log"
+    log_file.write_text("earlier line\n")
+    with cli_server("--threads", "0", "--access-log", str(log_file)) as (proc, port, lines):
+        _one_request(port)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+    text = log_file.read_text()
+    assert text.startswith("earlier line\n") and ACCESS_LINE.search(text), text
+
+
+def test_access_log_of_a_rejected_request(tmp_path):
+    # issue 10: a 413 was missing from the access log
+    log_file = tmp_path / "access.log"
+    with cli_server("--threads", "1", "--access-log", str(log_file), "--max-body-size", "10"
+                    ) as (proc, port, lines):
+        with Client(port) as c:
+            c.send(b"POST /network HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n")
+            assert c.read_response().status == 413
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+    assert re.search(r'"POST /network HTTP/1\.1" 413 \d+ "-" "-"$', log_file.read_text()), \
+        log_file.read_text()
 
 
 @pytest.mark.parametrize("args,message", [
@@ -179,6 +241,14 @@ def test_access_log():
     (["--graceful-timeout", "-1"], "graceful_timeout"),
     (["--max-connections", "0"], "max_connections"),
     (["--no-such-flag"], "unrecognized arguments"),
+    (["--root-path", "app"], "--root-path must start with '/'"),
+    (["--access-log-format", "%(h)s"], "--access-log-format needs --access-log"),
+    (["--access-log", "-", "--access-log-format", "%(h"], "invalid access log format"),
+    (["--access-log", "-", "--access-log-format", "%(h)d"], "is text"),
+    (["--access-log", "tests.wsgi_apps.cli_app:app"],
+     "--access-log took 'tests.wsgi_apps.cli_app:app' as its FILE"),
+    (["--access-log-buffer", "0"], "--access-log-buffer must be > 0"),
+    (["--access-log", "/nonexistent-dir-for-reactor/a.log"], "cannot open the access log"),
 ])
 def test_bad_flag_value_clear_error(args, message):
     r = run_cli("--threads", "1", *args, timeout=10) if args[0] != "--threads" else \

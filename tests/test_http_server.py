@@ -309,12 +309,14 @@ def test_status_without_body(port, status):
 
 
 def test_str_and_none_bodies(port):
+    # issue 8: a handler returning None (a missing return) is a 500, not an empty 200
     with Client(port) as c:
-        c.send(get("/str") + get("/none"))
+        c.send(get("/str") + get("/none") + get("/hello"))
         r = c.read_response()
         assert r.body == "h\u00e9llo".encode() and "charset=utf-8" in r.header("Content-Type")
         r = c.read_response()
-        assert r.status == 200 and r.body == b"" and r.header("Content-Length") == "0"
+        assert r.status == 500 and r.body == b"Internal Server Error\n"
+        assert c.read_response().body == b"hello"       # the connection keeps serving
 
 
 def test_date_and_server_headers(port):

@@ -1019,3 +1019,69 @@ def test_cli_bad_app_spec_fails_clearly(tmp_path, spec, needle):
     err = out.stderr.decode("utf-8", "replace")
     assert "reactor:" in err and needle in err, err
     assert "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------
+# embedding: root_path must be a path; an app returning None is a 500
+
+@pytest.mark.parametrize("bad", ["app", "app/", " /app", "http://x/app"])
+def test_root_path_must_start_with_slash(bad):
+    from reactor.wsgi import WSGIAdapter, WSGIServer
+    with pytest.raises(ValueError, match="root_path must start with '/'"):
+        WSGIAdapter(basic.hello, root_path=bad)
+    with pytest.raises(ValueError, match="root_path must start with '/'"):
+        WSGIServer(basic.hello, port=0, threads=0, root_path=bad)
+    with pytest.raises(TypeError, match="root_path must be a str"):
+        WSGIServer(basic.hello, port=0, threads=0, root_path=b"/app")
+
+
+@pytest.mark.parametrize("good,script", [("", ""), ("/", ""), ("/app", "/app"),
+                                         ("/app/", "/app")])
+def test_root_path_accepted_forms(good, script):
+    from reactor.wsgi import WSGIAdapter
+    assert WSGIAdapter(basic.hello, root_path=good).base["SCRIPT_NAME"] == script
+
+
+def test_cli_root_path_without_slash_is_a_clear_error(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "reactor", "cli_app:app", "--app-dir", APPS_DIR,
+                          "--port", "0", "--threads", "1", "--root-path", "mnt"],
+                         cwd=str(tmp_path), env=_cli_env(tmp_path), stdin=subprocess.DEVNULL,
+                         capture_output=True, timeout=30)
+    assert out.returncode == 2
+    err = out.stderr.decode("utf-8", "replace")
+    assert "reactor: --root-path must start with '/'" in err and "Traceback" not in err, err
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("handler_threads", HANDLER_MODES, ids=HANDLER_IDS)
+def test_app_returning_none_is_a_logged_500(handler_threads):
+    def returns_none(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return None
+
+    app = router({"/none": returns_none, "/ok": basic.hello})
+    rec = _Records()
+    lg = logging.getLogger("reactor.http")
+    lg.addHandler(rec)
+    try:
+        with wsgi_server(app, handler_threads=handler_threads) as server:
+            with Client(server.port) as c:
+                c.request("GET", "/none")
+                r = c.read_response()
+                assert r.status == 500 and b"None" not in r.body
+                c.request("GET", "/ok")         # the connection still serves
+                assert c.read_response().body == b"Hello, World!"
+    finally:
+        lg.removeHandler(rec)
+    errors = [r for r in rec.records if "/none" in r.getMessage()]
+    assert len(errors) == 1, [r.getMessage() for r in rec.records]
+    exc = errors[0].exc_info[1]
+    assert "returned None" in str(exc) and "PEP 3333" in str(exc)
