@@ -4,17 +4,19 @@
 """
 import argparse
 import signal
+from collections.abc import Sequence
+from types import FrameType
 
-from reactor import TcpServer
+from reactor import Buffer, TcpConnection, TcpServer
 
 
 class EchoServer(TcpServer):
-    def on_message(self, conn, buffer):
+    def on_message(self, conn: TcpConnection, buffer: Buffer) -> None:
         # send every readable byte back and consume it, without a copy
         conn.send_buffer(buffer)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="reactor echo server")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9000)
@@ -24,8 +26,14 @@ def main(argv=None):
     server = EchoServer(None, args.host, args.port, threads=args.threads,
                         dispatcher=args.dispatcher, name="echo")
     server.start()
-    signal.signal(signal.SIGTERM, lambda *a: server.loop.stop())
-    signal.signal(signal.SIGINT, lambda *a: server.loop.stop())
+    loop = server.loop              # start() created the base loop
+    assert loop is not None
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     server.serve_forever()
 
 

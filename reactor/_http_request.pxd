@@ -1,4 +1,8 @@
 # HttpRequest: one parsed request (the head copied out of the buffer).
+#
+# The string on the line right after an attribute is its docstring (Cython
+# attaches it to the attribute's descriptor: help(HttpRequest.method)); keep
+# it on the very next line.
 from reactor.includes.http_parser cimport rh_request
 
 cdef enum:
@@ -6,20 +10,40 @@ cdef enum:
 
 cdef class HttpRequest:
     cdef readonly str method
+    """The request method as sent (str, case-sensitive): ``"GET"``, ``"POST"``, ..."""
     cdef readonly str target
+    """The request target exactly as sent (str): ``"/a/b?x=1"``, or the whole
+    URL for an absolute-form target (``"http://host/a"``)."""
     cdef readonly str path
+    """The path of the target without the query (str, not percent-decoded)."""
     cdef readonly str query
+    """The query string after ``?`` (str, not decoded; ``""`` when there is none)."""
     cdef readonly str version
+    """The protocol version: ``"HTTP/1.1"`` or ``"HTTP/1.0"``."""
     cdef readonly bint keep_alive
+    """True if the connection may stay open after this request (HTTP/1.1 unless
+    ``Connection: close``; HTTP/1.0 only with ``Connection: keep-alive``)."""
     cdef readonly bint expect_continue
+    """True if the client sent ``Expect: 100-continue`` (the server sends
+    ``100 Continue`` itself when it waits for the body)."""
     cdef readonly object remote_addr
+    """The client's ``(host, port)`` tuple, or None if unknown."""
     cdef public bytes body
+    """The request body, received in full and de-chunked (bytes; ``b""`` when
+    there is none)."""
     cdef public object context
+    """A free slot for the application (None until set; not used by reactor)."""
     cdef readonly double start_time
+    """When the head was parsed, in ``time.monotonic()`` seconds (the loop's clock)."""
     cdef bytes _head
     cdef object _headers
     cdef public object connection
-    cdef readonly bint http10        # HTTP/1.0 (else 1.1)
-    cdef readonly bint is_head       # method is HEAD
+    """The ``HttpConnection`` the request arrived on (set before the handler
+    runs; None before).  A handler that returns ``DEFER`` answers later with
+    ``connection.resume(request, result)`` in the connection's loop."""
+    cdef readonly bint http10
+    """True for an HTTP/1.0 request (``version == "HTTP/1.0"``)."""
+    cdef readonly bint is_head
+    """True for a HEAD request (the response is sent without its body)."""
 
 cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer)

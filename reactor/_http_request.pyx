@@ -85,6 +85,8 @@ cdef class HttpRequest:
 
     @property
     def headers(self):
+        """The request headers (a ``Headers``: case-insensitive, multi-valued,
+        in arrival order, latin-1 str values); parsed on first access."""
         cdef rh_request req
         cdef rh_header hdrs[MAX_HEADER_CAP]
         cdef size_t i
@@ -118,6 +120,7 @@ cdef class HttpRequest:
 
     @property
     def http_version(self):
+        """Alias of ``version``: ``"HTTP/1.1"`` or ``"HTTP/1.0"``."""
         return self.version
 
     def __repr__(self):

@@ -1,0 +1,69 @@
+# Stubs for reactor._http_config (compiled): HttpConfig (handler, limits,
+# timeouts, static routes) and the cached Date value.
+from collections.abc import Callable
+
+from _typeshed import ReadableBuffer
+from typing_extensions import disjoint_base
+
+from reactor._event_loop import EventLoop
+from reactor._http_request import HttpRequest
+from reactor._http_response import REASONS as REASONS, _HeaderList
+from reactor.access_log import AccessLog
+
+def http_date() -> str: ...
+
+@disjoint_base
+class HttpConfig:
+    """Limits, timeouts, the handler and the static route table of a server."""
+
+    # returns an HttpResponse, bytes, str or DEFER (see reactor.http_server)
+    handler: Callable[[HttpRequest], object] | None
+    keep_alive_timeout: float
+    header_timeout: float
+    body_timeout: float
+    min_body_rate: float
+    output_high_water: int
+    access_log: bool
+    access_logger: AccessLog | None
+    access_ring_size: int
+    route_headers: dict[str, list[tuple[str, str]]]
+    stopping: bool
+    server_header: bytes
+    def __init__(
+        self,
+        handler: Callable[[HttpRequest], object] | None = None,
+        max_request_line: int = 8192,
+        max_header_size: int = 65536,
+        max_headers: int = 100,
+        max_body_size: int = 16777216,
+        keep_alive_timeout: float = 5.0,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        min_body_rate: float = 500.0,
+        output_high_water: int = 1048576,
+        access_log: bool = False,
+        server_header: bytes = b"reactor",
+        access_log_format: str | None = None,
+        access_ring_size: int = 1024,
+    ) -> None: ...
+    def set_access_log_format(self, fmt: str | None = None) -> None: ...
+    @property
+    def max_request_line(self) -> int: ...
+    @property
+    def max_header_size(self) -> int: ...
+    @property
+    def max_headers(self) -> int: ...
+    @property
+    def max_body_size(self) -> int: ...
+    @property
+    def retired_tables(self) -> int: ...
+    def add_reader(self, loop: EventLoop) -> None: ...
+    def add_static_route(
+        self,
+        path: str | ReadableBuffer,
+        body: str | ReadableBuffer,
+        content_type: str | bytes | None = "text/plain",
+        status: int = 200,
+        headers: _HeaderList | None = None,
+    ) -> None: ...
+    def static_paths(self) -> list[str]: ...

@@ -1,0 +1,96 @@
+import logging
+from collections.abc import Callable
+
+from typing_extensions import Self, TypedDict, Unpack
+
+from reactor._event_loop import EventLoop
+from reactor._http import LoopState, _LoopStats
+from reactor._http_config import HttpConfig
+from reactor._http_request import HttpRequest
+from reactor._http_response import _HeaderList
+from reactor.tcp_server import TcpServer
+
+log: logging.Logger
+
+ACCESS_FLUSH_INTERVAL: float
+
+# A handler takes the HttpRequest and returns an HttpResponse, bytes, str or
+# an iterable of bytes/str chunks (streamed), or DEFER to answer later (see
+# reactor._http); None is answered with a 500.
+_Handler = Callable[[HttpRequest], object]
+
+class _Limits(TypedDict, total=False):
+    max_request_line: int
+    max_header_size: int
+    max_headers: int
+    max_body_size: int
+    keep_alive_timeout: float
+    header_timeout: float
+    body_timeout: float
+    min_body_rate: float
+
+class _ServerOptions(_Limits, total=False):
+    """HttpServer's keyword options after ``handler, host, port, threads``."""
+
+    dispatcher: str | None
+    max_connections: int | None
+    access_log: bool
+    access_log_format: str | None
+    access_ring_size: int
+    server_header: str
+    reuse_port: bool
+    backlog: int
+    graceful_timeout: float
+    name: str
+
+class HttpServer:
+    """An HTTP/1.1 server: ``HttpServer(handler, host, port, threads, dispatcher, **limits)``.
+    Thread safe: ``start``, ``stop``."""
+
+    config: HttpConfig
+    max_connections: int | None
+    graceful_timeout: float
+    loop_states: dict[EventLoop, LoopState]
+    tcp: TcpServer
+    def __init__(
+        self,
+        handler: _Handler | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        threads: int | None = None,
+        dispatcher: str | None = None,
+        *,
+        max_connections: int | None = None,
+        access_log: bool = False,
+        access_log_format: str | None = None,
+        access_ring_size: int = 1024,
+        server_header: str = "reactor",
+        reuse_port: bool = False,
+        backlog: int = 1024,
+        graceful_timeout: float = 10.0,
+        name: str = "reactor-http",
+        **limits: Unpack[_Limits],
+    ) -> None: ...
+    def handle(self, request: HttpRequest) -> object: ...
+    def route_static(
+        self,
+        path: str | bytes,
+        body: str | bytes,
+        content_type: str | bytes | None = "text/plain",
+        status: int = 200,
+        headers: _HeaderList | None = None,
+    ) -> None: ...
+    def stats(self) -> list[_LoopStats]: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def threads(self) -> int: ...
+    def start(self) -> Self: ...
+    def serve_forever(
+        self, install_signal_handlers: bool = True, on_ready: Callable[[], object] | None = None
+    ) -> None: ...
+    def stop(self, timeout: float | None = None) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
