@@ -287,7 +287,8 @@ def _rss():
 
 
 def test_static_route_tables_are_reclaimed():
-    with serve(threads=1) as server:
+    # a long keep-alive: the client waits while 33,000 routes go in
+    with serve(threads=1, keep_alive_timeout=60) as server:
         c = Client(server.port)
         server.route_static("/warm", b"w")
         c.send(get("/warm"))
