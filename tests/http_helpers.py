@@ -246,3 +246,27 @@ def wait_for(predicate, timeout=5.0, interval=0.01):
 
 def live_connections(server):
     return sum(s["connections"] for s in server.stats())
+
+
+# The start of a raw-socket client script run in a child process (tests that
+# hold the GIL in the server must not share an interpreter with the client):
+# ``conn()`` opens a connection to sys.argv[1], ``response(s)`` reads one
+# Content-Length framed response and returns its body.
+CLIENT_PRELUDE = r'''
+import json, socket, sys, time
+port = int(sys.argv[1])
+
+def conn():
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+
+def response(s):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    n = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
+            .split(b":")[1])
+    while len(body) < n:
+        body += s.recv(65536)
+    return body
+'''

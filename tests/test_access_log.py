@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from http_helpers import Client, get, wait_for
+from http_helpers import CLIENT_PRELUDE, Client, get, wait_for
 from reactor.access_log import DEFAULT_FORMAT, AccessLog, parse_format
 from reactor.http_response import HttpResponse
 from reactor.http_server import HttpServer
@@ -402,24 +402,7 @@ def test_bad_ring_size():
             HttpServer(handler, port=0, threads=0, access_log=True, access_ring_size=bad)
 
 
-GIL_CLIENT = textwrap.dedent(r'''
-    import json, socket, sys, time
-    port = int(sys.argv[1])
-
-    def conn():
-        return socket.create_connection(("127.0.0.1", port), timeout=10)
-
-    def response(s):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += s.recv(65536)
-        head, _, body = data.partition(b"\r\n\r\n")
-        n = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
-                .split(b":")[1])
-        while len(body) < n:
-            body += s.recv(65536)
-        return body
-
+GIL_CLIENT = CLIENT_PRELUDE + textwrap.dedent(r'''
     hog, other = conn(), conn()        # round robin: loop 1, then loop 2
     hog.sendall(b"GET /dyn HTTP/1.1\r\nHost: t\r\n\r\n"); response(hog)
     other.sendall(b"GET /st?warm HTTP/1.1\r\nHost: t\r\n\r\n"); response(other)

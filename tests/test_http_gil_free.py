@@ -13,32 +13,15 @@ import subprocess
 import sys
 import textwrap
 
-from http_helpers import serve
+from http_helpers import CLIENT_PRELUDE, serve
 from reactor.http_response import HttpResponse
 
 HOG_SECONDS = 1.5
 
-CLIENT = textwrap.dedent(r'''
-    import json, socket, sys, time
-    port = int(sys.argv[1])
-
-    def conn():
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        return s
-
+CLIENT = CLIENT_PRELUDE + textwrap.dedent(r'''
     def request(s, path):
         s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")
 
-    def response(s):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += s.recv(65536)
-        head, _, body = data.partition(b"\r\n\r\n")
-        n = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
-                .split(b":")[1])
-        while len(body) < n:
-            body += s.recv(65536)
-        return body
 
     hog, other = conn(), conn()        # round robin: loop 1, then loop 2
     request(hog, b"/ping"); response(hog)
