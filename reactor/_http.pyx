@@ -31,6 +31,8 @@ import logging
 import signal
 import threading
 
+from reactor.event_loop_thread import PROCESS_SIGNALS as _PROCESS_SIGNALS
+
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport uint64_t
 
@@ -176,13 +178,6 @@ cdef extern from *:
     void store_rlx "RH_STORE_RLX"(unsigned long long p, unsigned long long v) nogil
 
 
-# process-directed signals the flusher thread leaves to the main thread, which
-# runs the Python handlers (SIGINT/SIGTERM must not land in a thread that sleeps)
-_PROCESS_SIGNALS = {getattr(signal, name) for name in (
-    "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU",
-    "SIGCHLD", "SIGWINCH", "SIGALRM", "SIGPIPE") if hasattr(signal, name)}
-
-
 cdef class AccessFlusher:
     """The one thread that renders the static-route access records of every
     loop of a server.  It sleeps without the GIL on a condition variable and
@@ -285,7 +280,7 @@ cdef class AccessFlusher:
     def _run(self):
         cdef bint stop
         cdef long long ns = <long long>(self.interval * 1e9)
-        signal.pthread_sigmask(signal.SIG_BLOCK, _PROCESS_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _PROCESS_SIGNALS)   # as loop threads do
         while True:
             with nogil:
                 self.mutex.acquire_nogil()
@@ -990,7 +985,7 @@ cdef class HttpConnection(TcpConnection):
             body = (<str>body).encode("utf-8")
             if ctype is None:
                 ctype = _TEXT_UTF8
-        elif isinstance(body, (bytes, bytearray, memoryview)) and type(body) is not bytes:
+        elif type(body) is not bytes and isinstance(body, (bytes, bytearray, memoryview)):
             body = bytes(body)      # bytes subclasses too: never iterate bytes as ints
         if headers:
             try:
