@@ -69,7 +69,10 @@ class Acceptor:
     @property
     def address(self):
         """The bound ``(host, port)``; the real port when port 0 was asked."""
-        return self.sock.getsockname()[:2]
+        name = self.sock.getsockname()
+        if self.sock.family == socket.AF_UNIX:
+            return (name.decode("utf-8", "replace") if isinstance(name, bytes) else name, 0)
+        return name[:2]
 
     @property
     def listening(self):

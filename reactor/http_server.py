@@ -53,6 +53,10 @@ class HttpServer:
     one second per 500 bytes received in all; 0 = no minimum),
     ``max_connections`` (None = unlimited).  Thread safe: ``start``, ``stop``.
 
+    ``sockets``: serve these already-bound listening sockets (TCP or unix,
+    one acceptor each) instead of binding ``host``/``port``; the server
+    closes its copies when it stops.
+
     Access log: ``access_log`` (False), ``access_log_format`` (gunicorn's
     atoms, None = gunicorn's default), ``access_ring_size`` (1024 records
     per loop for the static routes answered without the GIL; a full ring
@@ -63,7 +67,7 @@ class HttpServer:
                  dispatcher=None, *, max_connections=None, access_log=False,
                  access_log_format=None, access_ring_size=1024,
                  server_header="reactor", reuse_port=False, backlog=1024,
-                 graceful_timeout=10.0, name="reactor-http", **limits):
+                 graceful_timeout=10.0, name="reactor-http", sockets=None, **limits):
         unknown = set(limits) - set(_LIMIT_NAMES)
         if unknown:
             raise TypeError("unknown HttpServer option(s): %s" % ", ".join(sorted(unknown)))
@@ -87,7 +91,8 @@ class HttpServer:
         self.loop_states = {}
         self._states_lock = threading.Lock()
         self.tcp = TcpServer(None, host, port, threads=threads, dispatcher=dispatcher,
-                             name=name, reuse_port=reuse_port, backlog=backlog)
+                             name=name, reuse_port=reuse_port, backlog=backlog,
+                             sockets=sockets)
         self.tcp.create_connection = self._create_connection
         self.tcp.pool_init = self._init_loop
         self._accept_connection = self.tcp._new_connection
@@ -226,8 +231,8 @@ class HttpServer:
             return
         self._stopping = True
         self.config.stopping = True
-        if self.tcp.acceptor is not None:
-            self.tcp.acceptor.close()
+        for acceptor in self.tcp.acceptors:
+            acceptor.close()
         with self._states_lock:
             states = list(self.loop_states.values())
         for st in states:

@@ -8,6 +8,7 @@ base loop's thread; connections report their end to it with
 ``run_in_loop``.
 """
 import logging
+import socket
 import threading
 
 from reactor._event_loop import EventLoop
@@ -18,6 +19,14 @@ from reactor.event_loop_thread import EventLoopThread
 from reactor.thread_pool import ThreadPool
 
 log = logging.getLogger("reactor.tcp")
+
+
+def _sock_address(sock):
+    """``(host, port)`` of a listening socket; ``(path, 0)`` for a unix one."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return (name.decode("utf-8", "replace") if isinstance(name, bytes) else name, 0)
+    return name[:2]
 
 
 class TcpServer:
@@ -34,7 +43,7 @@ class TcpServer:
     def __init__(self, loop=None, host="127.0.0.1", port=0, threads=0, dispatcher=None,
                  name="TcpServer", reuse_port=False, backlog=1024, nodelay=True,
                  on_connection=None, on_message=None, on_write_complete=None, on_close=None,
-                 high_water_mark=None, on_high_water_mark=None, sock=None):
+                 high_water_mark=None, on_high_water_mark=None, sock=None, sockets=None):
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise ValueError("threads must be an int >= 0, got %r" % (threads,))
         self._own_loop = loop is None
@@ -46,12 +55,20 @@ class TcpServer:
         self.reuse_port = reuse_port
         self.backlog = backlog
         self.nodelay = nodelay
-        if sock is None:
-            # bind now, so bind errors raise here and port 0 is known at once
-            sock = Acceptor._bind(host, port, reuse_port)
-        self._sock = sock
-        self._port = sock.getsockname()[1]
-        self.address = sock.getsockname()[:2]
+        if sockets is not None:
+            # already-bound listening sockets (a supervisor's): one acceptor each
+            socks = list(sockets)
+            if sock is not None or not socks:
+                raise ValueError("pass either sock or a non-empty sockets list")
+        else:
+            if sock is None:
+                # bind now, so bind errors raise here and port 0 is known at once
+                sock = Acceptor._bind(host, port, reuse_port)
+            socks = [sock]
+        self._given_sockets = sockets is not None
+        self._socks = socks
+        self.address = _sock_address(socks[0])
+        self._port = self.address[1]
         if on_connection is not None:
             self.on_connection = on_connection
         if on_message is not None:
@@ -64,7 +81,7 @@ class TcpServer:
         self.on_high_water_mark = on_high_water_mark
         self.connections = {}
         self.thread_pool = None
-        self.acceptor = None
+        self.acceptors = []
         self._requested_port = port
         self._base_thread = None
         self._started = False
@@ -90,13 +107,33 @@ class TcpServer:
     # ---- lifecycle ------------------------------------------------------------
 
     def _bind(self):
-        self.acceptor = Acceptor(self.loop, self.host, self._requested_port,
-                                 reuse_port=self.reuse_port, backlog=self.backlog,
-                                 nodelay=self.nodelay,
-                                 new_connection_callback=self._new_connection,
-                                 sock=self._sock)
-        self._port = self.acceptor.address[1]
-        self.address = self.acceptor.address
+        self.acceptors = [Acceptor(self.loop, self.host, self._requested_port,
+                                   reuse_port=self.reuse_port, backlog=self.backlog,
+                                   nodelay=self.nodelay and s.family != socket.AF_UNIX,
+                                   new_connection_callback=self._new_connection, sock=s)
+                          for s in self._socks]
+        self.address = _sock_address(self._socks[0])
+        self._port = self.address[1]
+
+    @property
+    def acceptor(self):
+        """The first acceptor (the only one unless several sockets were given)."""
+        return self.acceptors[0] if self.acceptors else None
+
+    @property
+    def sockets(self):
+        """The listening sockets."""
+        return list(self._socks)
+
+    def _close_listeners(self):
+        # acceptors close their socket and spare fd (also on a closed loop);
+        # a socket that never got an acceptor is closed directly
+        if self.acceptors:
+            for a in self.acceptors:
+                a.close()
+        else:
+            for s in self._socks:
+                s.close()
 
     @property
     def port(self):
@@ -118,15 +155,18 @@ class TcpServer:
         self._started = False
         self._base_thread = None
         self.thread_pool = None
-        self.acceptor = None
-        self._sock = None
+        self.acceptors = []
+        self._socks = []
         self.connections = {}
         if self._own_loop:
             self.loop = None
 
     def _ensure_socket(self):
-        if self._sock is None:
-            self._sock = Acceptor._bind(self.host, self._port, self.reuse_port)
+        if not self._socks:
+            if self._given_sockets:
+                raise RuntimeError("%s was given its sockets and closed them when it "
+                                   "stopped: it cannot start again" % self.name)
+            self._socks = [Acceptor._bind(self.host, self._port, self.reuse_port)]
 
     def _abort_start(self):
         """A start failed: release everything it opened (threads, loop,
@@ -134,12 +174,9 @@ class TcpServer:
         if self.thread_pool is not None:
             self.thread_pool.stop()
             self.thread_pool = None
-        if self.acceptor is not None:
-            self.acceptor.close()       # socket and spare fd (works on a closed loop)
-            self.acceptor = None
-        elif self._sock is not None:
-            self._sock.close()
-        self._sock = None
+        self._close_listeners()
+        self.acceptors = []
+        self._socks = []
         if self._own_loop and self.loop is not None:
             if not self.loop.closed and not self.loop.running:
                 self.loop.close()
@@ -157,13 +194,14 @@ class TcpServer:
             self._ensure_socket()
             if self.loop is None:
                 self.loop = EventLoop(self.dispatcher, name=self.name + "-main")
-            if self.acceptor is None:
+            if not self.acceptors:
                 self._bind()
             self._started = True
             self.thread_pool = ThreadPool(self.loop, self.threads, self.dispatcher, self.name,
                                           init_callback=self.pool_init)
             self.thread_pool.start()
-            self.loop.run_in_loop(self.acceptor.listen)
+            for a in self.acceptors:
+                self.loop.run_in_loop(a.listen)
         except BaseException:
             if self._base_thread is None:       # start_background cleans up itself
                 self._abort_start()
@@ -213,15 +251,15 @@ class TcpServer:
             return
         self._stopped = True
         loop = self.loop
-        if self.acceptor is None and self._sock is not None:
-            self._sock.close()      # bound but never started
+        if not self.acceptors:
+            for s in self._socks:
+                s.close()           # bound but never started
         if loop is None:
             return
         if loop.closed:
             # the base loop already ended (e.g. a graceful stop ran in it):
             # release what is left and join every thread
-            if self.acceptor is not None:
-                self.acceptor.close()
+            self._close_listeners()
             if self.thread_pool is not None:
                 self.thread_pool.stop(timeout)
             if self._base_thread is not None:
@@ -271,8 +309,7 @@ class TcpServer:
                     return
 
     def _stop_in_loop(self):
-        if self.acceptor is not None:
-            self.acceptor.close()
+        self._close_listeners()
         conns = list(self.connections.values())
         self.connections.clear()
         for conn in conns:
