@@ -40,6 +40,8 @@ from reactor.tcp_server import TcpServer
 from reactor.http_response import HttpResponse
 from reactor.http_server import HttpServer
 from reactor._http_request import HttpRequest, Headers, HttpParseError
+from reactor.config import Config
+from reactor.supervisor import run
 
 __version__ = "0.1.0"
 
@@ -49,4 +51,5 @@ __all__ = [
     "EventLoop", "TimerHandle", "EventLoopThread", "ThreadPool",
     "Acceptor", "TcpConnection", "TcpServer",
     "HttpServer", "HttpRequest", "HttpResponse", "Headers", "HttpParseError",
+    "Config", "run",
 ]

@@ -1,4 +1,9 @@
-"""``python -m reactor [module:app] [options]``: run a WSGI app or the demo.
+"""``python -m reactor [module:app] [options]``: the command line.
+
+It fills a ``reactor.config.Config`` (flags over ``REACTOR_*`` variables
+over a ``--config`` file over the defaults), configures logging and runs the
+supervisor (``reactor.supervisor``): a master that binds the sockets and
+forks ``--workers`` worker processes.  Nothing imports this module.
 
 Logging is configured here, and only here (library code never adds handlers
 or touches the root logger), and never the root logger: reactor's own
@@ -10,6 +15,7 @@ replaces the stderr handler with a dictConfig file (an explicit
 ``--access-log`` still gets its handler).
 """
 import argparse
+import dataclasses
 import json
 import logging
 import logging.config
@@ -17,101 +23,52 @@ import os
 import re
 import sys
 
-from reactor.access_log import DEFAULT_FORMAT
-from reactor.http_response import HttpResponse
-from reactor.http_server import HttpServer
+import reactor
+from reactor.config import Config, make_config
+from reactor.listeners import BindError
+from reactor.supervisor import Supervisor
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-DEMO_PAGE = b"""<!doctype html>
-<html><head><meta charset="utf-8"><title>reactor</title></head>
-<body><h1>Hello from reactor</h1>
-<p>A multi-reactor HTTP/1.1 server. Try <a href="/network">/network</a> and
-<a href="/stats">/stats</a>.</p></body></html>
-"""
-
-
-def make_demo(server_ref):
-    def demo(request):
-        path = request.path
-        if path == "/":
-            return HttpResponse(DEMO_PAGE, content_type="text/html; charset=utf-8")
-        if path == "/network":
-            return HttpResponse(b"hello, network programming", content_type="text/plain")
-        if path == "/stats":
-            srv = server_ref[0]
-            body = json.dumps({"loops": srv.stats(), "threads": srv.threads}, indent=1)
-            return HttpResponse(body + "\n", content_type="application/json")
-        return HttpResponse(b"Not Found\n", 404, content_type="text/plain")
-    return demo
+_TYPES = {"int": int, "optint": int, "float": float}
 
 
 def build_parser():
+    """The argparse parser, made from Config's fields (flags, help texts).
+    Options not given are absent from the result (argparse.SUPPRESS), so
+    the environment and the config file can fill them."""
     ap = argparse.ArgumentParser(
-        prog="reactor",
+        prog="reactor", argument_default=argparse.SUPPRESS,
         description="reactor: a multi-reactor HTTP/1.1 server. With no APP it serves "
-                    "a built-in demo (/, /network, /stats).")
-    ap.add_argument("app", nargs="?", default=None,
+                    "a built-in demo (/, /network, /stats). A master process binds the "
+                    "sockets and supervises --workers worker processes: SIGTERM/SIGINT "
+                    "drain them, SIGQUIT stops at once, SIGHUP reloads, SIGTTIN/SIGTTOU "
+                    "add/remove a worker. Every option can also be set as REACTOR_<NAME> "
+                    "in the environment or in a --config file.")
+    ap.add_argument("app", nargs="?",
                     help="WSGI application as module:attr (module:factory() calls a factory)")
-    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    ap.add_argument("--port", type=int, default=8080, help="port to bind (default 8080; 0 = any)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="sub-reactor threads (default: CPU count; 0 = single reactor)")
-    ap.add_argument("--dispatcher", choices=["epoll", "poll"], default=None,
-                    help="event backend (default epoll; env REACTOR_DISPATCHER overrides)")
-    ap.add_argument("--keep-alive-timeout", type=float, default=5.0, metavar="S",
-                    help="close idle keep-alive connections after S seconds (default 5)")
-    ap.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
-                    help="close clients that have not sent a full head after S seconds (default 10)")
-    ap.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
-                    help="close clients that stall sending a body for S seconds (default 30)")
-    ap.add_argument("--min-body-rate", type=float, default=500.0, metavar="BYTES_PER_S",
-                    help="a request body gets --body-timeout plus 1 s per this many bytes "
-                         "received, in all; slower uploads are cut with 408 (default 500; 0 = off)")
-    ap.add_argument("--max-request-line", type=int, default=8192, metavar="BYTES",
-                    help="longest request line, else 414 (default 8192)")
-    ap.add_argument("--max-header-size", type=int, default=65536, metavar="BYTES",
-                    help="largest request head, else 431 (default 65536)")
-    ap.add_argument("--max-headers", type=int, default=100, metavar="N",
-                    help="most header fields, else 431 (default 100)")
-    ap.add_argument("--max-body-size", type=int, default=16 * 1024 * 1024, metavar="BYTES",
-                    help="largest request body, else 413 (default 16 MiB)")
-    ap.add_argument("--max-connections", type=int, default=None, metavar="N",
-                    help="most open connections; extra ones are closed at once (default unlimited)")
-    ap.add_argument("--graceful-timeout", type=float, default=10.0, metavar="S",
-                    help="on SIGINT/SIGTERM wait up to S seconds for in-flight requests (default 10)")
-    ap.add_argument("--reuse-port", action="store_true",
-                    help="set SO_REUSEPORT so several processes can share the port")
-    ap.add_argument("--access-log", nargs="?", const="-", default=None, metavar="FILE",
-                    help="log every request, one line each, to FILE ('-', or no FILE: "
-                         "stdout); lines go to the reactor.access logger at INFO, whatever "
-                         "--log-level says")
-    ap.add_argument("--access-log-format", default=None, metavar="FORMAT",
-                    help="access line format with gunicorn's atoms: h l u t r m U q H s B b "
-                         "f a T M D L p {header}i {header}o {var}e (default: %s)"
-                         % DEFAULT_FORMAT.replace("%", "%%"))
-    ap.add_argument("--access-log-buffer", type=int, default=1024, metavar="RECORDS",
-                    help="access records each sub-reactor queues for static routes (answered "
-                         "without the GIL) before it drops and counts them (default 1024)")
-    ap.add_argument("--log-config", default=None, metavar="FILE",
-                    help="configure logging with logging.config.dictConfig from a .json file "
-                         "(or .toml on Python 3.11+); disable_existing_loggers defaults to "
-                         "false")
-    ap.add_argument("--app-dir", default=None, metavar="DIR",
-                    help="directory to import APP from (default: the current directory)")
-    ap.add_argument("--root-path", default="", metavar="PATH",
-                    help="WSGI SCRIPT_NAME prefix the app is mounted under (starts with '/')")
-    ap.add_argument("--handler-threads", type=int, default=0, metavar="M",
-                    help="run WSGI app calls on M worker threads (default 0: on the sub-reactor)")
-    ap.add_argument("--handler-warn-time", type=float, default=10.0, metavar="S",
-                    help="log a handler that has been running longer than S seconds (default 10)")
-    ap.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="IPS",
-                    help="comma-separated proxy IPs trusted for X-Forwarded-For/Proto "
-                         "('*' = any; default 127.0.0.1)")
-    ap.add_argument("--log-level", default="info",
-                    choices=["debug", "info", "warning", "error", "critical"],
-                    help="level of reactor's own loggers (default info); not of the "
-                         "access log")
+    ap.add_argument("--version", action="version", version="reactor %s" % reactor.__version__,
+                    help="print the version and exit")
+    for f in dataclasses.fields(Config):
+        meta = f.metadata
+        if not meta.get("cli"):
+            continue
+        kw = {"dest": f.name, "help": meta["help"]}
+        kind = meta["kind"]
+        if kind == "bool":
+            kw["action"] = "store_true"
+        else:
+            if kind == "list":
+                kw["action"] = "append"
+            elif kind == "access_log":
+                kw.update(nargs="?", const="-")
+            if kind in _TYPES:
+                kw["type"] = _TYPES[kind]
+            if meta.get("metavar"):
+                kw["metavar"] = meta["metavar"]
+            if meta.get("choices"):
+                kw["choices"] = meta["choices"]
+        ap.add_argument(*meta["flags"], **kw)
     return ap
 
 
@@ -148,7 +105,7 @@ def _load_log_config(path):
     return cfg
 
 
-def _configure_logging(args):
+def _configure_logging(args):  # args: a Config
     """Set up logging for the CLI (the only place reactor does).  Returns
     whether access lines are wanted: --access-log, or a --log-config that
     gives ``reactor.access`` a handler at INFO.  ValueError if unusable."""
@@ -195,72 +152,47 @@ def _configure_logging(args):
 _APP_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?")
 
 
-def _check_args(args):
-    """Errors argparse cannot see: a message, or None."""
-    if args.threads < 0:
-        return "--threads must be >= 0"
-    if args.root_path and not args.root_path.startswith("/"):
-        return "--root-path must start with '/' (e.g. /app), got %r" % args.root_path
-    if args.app is None and args.access_log is not None and _APP_SPEC.fullmatch(args.access_log):
-        return ("--access-log took %r as its FILE: put the APP before the options, or write "
-                "--access-log=- (stdout) or --access-log FILE" % args.access_log)
-    if args.access_log_format is not None:
-        if args.access_log is None and args.log_config is None:
-            return "--access-log-format needs --access-log (or a --log-config)"
-        try:
-            from reactor.access_log import parse_format
-            parse_format(args.access_log_format)
-        except ValueError as exc:
-            return "--access-log-format: %s" % exc
-    if args.access_log_buffer <= 0:
-        return "--access-log-buffer must be > 0"
-    return None
+def _banner(cfg):
+    def announce(sup):
+        urls = ", ".join(lst.url() for lst in sup.listeners)
+        what = "the demo" if cfg.app is None else str(cfg.app)
+        extra = "" if cfg.app is None else ", %d handler threads" % cfg.handler_threads
+        print("reactor: serving %s on %s (%d worker%s x %d sub-reactor threads%s, %s)"
+              % (what, urls, cfg.workers, "" if cfg.workers == 1 else "s", cfg.threads, extra,
+                 cfg.dispatcher or os.environ.get("REACTOR_DISPATCHER") or "epoll"),
+              file=sys.stderr, flush=True)
+    return announce
 
 
-def server_kwargs(args):
-    return dict(host=args.host, port=args.port, threads=args.threads,
-                dispatcher=args.dispatcher, keep_alive_timeout=args.keep_alive_timeout,
-                header_timeout=args.header_timeout, body_timeout=args.body_timeout,
-                min_body_rate=args.min_body_rate,
-                max_request_line=args.max_request_line, max_header_size=args.max_header_size,
-                max_headers=args.max_headers, max_body_size=args.max_body_size,
-                max_connections=args.max_connections, graceful_timeout=args.graceful_timeout,
-                reuse_port=args.reuse_port,
-                access_log=getattr(args, "access_log_on", args.access_log is not None),
-                access_log_format=args.access_log_format,
-                access_ring_size=args.access_log_buffer)
+def load_config(argv=None, environ=None):
+    """The Config for a command line: ``(config, None)`` or ``(None, message)``."""
+    ns = vars(build_parser().parse_args(argv))
+    app = ns.get("app")
+    access = ns.get("access_log")
+    if app is None and access is not None and _APP_SPEC.fullmatch(access):
+        return None, ("--access-log took %r as its FILE: put the APP before the options, or "
+                      "write --access-log=- (stdout) or --access-log FILE" % access)
+    try:
+        return make_config(ns, environ=environ), None
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    problem = _check_args(args)
+    cfg, problem = load_config(argv)
     if problem is None:
         try:
-            args.access_log_on = _configure_logging(args)
+            _configure_logging(cfg)
         except ValueError as exc:
             problem = str(exc)
     if problem is not None:
         print("reactor: %s" % problem, file=sys.stderr)
         return 2
-    if args.app is not None:
-        try:
-            from reactor import wsgi
-        except ImportError as exc:
-            print("reactor: WSGI support is not available: %s" % exc, file=sys.stderr)
-            return 2
-        return wsgi.main_from_args(args)
-    ref = []
     try:
-        server = HttpServer(make_demo(ref), **server_kwargs(args))
-    except (ValueError, TypeError, OSError) as exc:
+        return Supervisor(cfg, on_ready=_banner(cfg)).run()
+    except BindError as exc:
         print("reactor: %s" % exc, file=sys.stderr)
         return 2
-    ref.append(server)
-    ready = lambda: print("reactor: serving the demo on http://%s:%d (%d sub-reactor threads, %s)"
-                          % (args.host, server.port, args.threads, args.dispatcher or "epoll"),
-                          file=sys.stderr, flush=True)
-    server.serve_forever(on_ready=ready)
-    return 0
 
 
 if __name__ == "__main__":

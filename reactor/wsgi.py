@@ -320,7 +320,12 @@ class WSGIServer:
         _check_root_path(root_path)      # bad arguments fail before the socket is bound
         WSGIAdapter._parse_trusted(forwarded_allow_ips)
         self.http = HttpServer(None, host, port, threads, **options)
-        self.adapter = WSGIAdapter(app, host, self.http.port, root_path, forwarded_allow_ips,
+        server_name, server_port = host, self.http.port
+        if options.get("sockets") is not None:
+            server_name, server_port = self.http.tcp.address
+            if not server_port:         # a unix socket: there is no TCP name
+                server_name = "localhost"
+        self.adapter = WSGIAdapter(app, server_name, server_port, root_path, forwarded_allow_ips,
                                    multithread=True, track_active=handler_threads > 0)
         # the access log reads REMOTE_ADDR (a trusted proxy's client) and {name}e
         self.adapter.keep_environ = self.http.config.access_log
@@ -437,25 +442,3 @@ def load_app(spec, app_dir=None):
         raise ValueError("%s is not callable" % spec)
     return obj
 
-
-def main_from_args(args):
-    """The CLI path for ``python -m reactor module:app``."""
-    from reactor.__main__ import server_kwargs
-    try:
-        app = load_app(args.app, args.app_dir)
-    except (ImportError, ValueError) as exc:
-        print("reactor: cannot load %s: %s" % (args.app, exc), file=sys.stderr)
-        return 2
-    kwargs = server_kwargs(args)
-    try:
-        server = WSGIServer(app, handler_threads=args.handler_threads, root_path=args.root_path,
-                            forwarded_allow_ips=args.forwarded_allow_ips,
-                            handler_warn_time=args.handler_warn_time, **kwargs)
-    except (ValueError, TypeError, OSError) as exc:
-        print("reactor: %s" % exc, file=sys.stderr)
-        return 2
-    server.serve_forever(on_ready=lambda: print(
-        "reactor: serving %s on http://%s:%d (%d sub-reactor threads, %d handler threads)"
-        % (args.app, args.host, server.port, args.threads, args.handler_threads),
-        file=sys.stderr, flush=True))
-    return 0

@@ -1,0 +1,215 @@
+"""A worker process: one full multi-reactor server on the master's sockets.
+
+The supervisor forks a worker and calls ``run_worker`` in it, which never
+returns: the process ends with ``os._exit``.  The worker
+
+* resets the master's signal handling: SIGTERM/SIGINT drain (the server's
+  graceful stop), SIGQUIT exits at once, SIGHUP/SIGTTIN/SIGTTOU are
+  ignored (they are the master's), SIGUSR2 dumps every thread's stack
+  (faulthandler; the master sends it to a hung worker before killing it);
+* asks the kernel to SIGTERM it when the master dies (no orphans), and
+  also checks its parent from a timer;
+* imports the app itself (so a reload serves changed code).  An app that
+  fails to import prints its own traceback, without reactor's frames, and
+  exits with ``BOOT_ERROR``;
+* reports on a pipe to the master: ``S`` once it serves, ``R`` once it has
+  served its ``--max-requests`` (the master then starts a successor and
+  stops this one when the successor is ready);
+* writes a heartbeat from every event loop into shared memory; a loop that
+  stops (a handler stuck holding the GIL, a deadlock) stops its beat.
+"""
+import ctypes
+import ctypes.util
+import faulthandler
+import importlib
+import logging
+import os
+import signal
+import struct
+import sys
+import time
+import traceback
+
+BOOT_ERROR = 3          # exit status: the app could not be imported
+LOOP_SLOTS = 64         # heartbeat slots per worker (loops beyond share the last)
+
+log = logging.getLogger("reactor.supervisor")
+
+_PR_SET_PDEATHSIG = 1
+_HIDDEN_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+                    for m in (sys.modules[__name__.rpartition(".")[0]], importlib))
+
+
+class Heartbeat:
+    """Slot ``index`` of a shared array of monotonic times, one per loop."""
+
+    def __init__(self, mem, index):
+        self.mem = mem
+        self.base = index * LOOP_SLOTS * 8
+
+    def clear(self):
+        self.mem[self.base:self.base + LOOP_SLOTS * 8] = bytes(LOOP_SLOTS * 8)
+
+    def beat(self, loop_index):
+        struct.pack_into("d", self.mem, self.base + 8 * min(loop_index, LOOP_SLOTS - 1),
+                         time.monotonic())
+
+    def oldest(self):
+        """The oldest beat of any loop, or None before the first."""
+        beats = [t for t in struct.unpack_from("%dd" % LOOP_SLOTS, self.mem, self.base) if t]
+        return min(beats) if beats else None
+
+
+def app_traceback(exc):
+    """The traceback of an app's import error, without the frames of reactor
+    and importlib (the user's code is what failed)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(_HIDDEN_DIRS)
+              and not f.filename.startswith("<frozen importlib")]
+    out = []
+    if frames:
+        out.append("Traceback (most recent call last):\n")
+        out.extend(traceback.format_list(frames))
+    out.extend(traceback.format_exception_only(type(exc), exc))
+    return "".join(out)
+
+
+def load_application(config):
+    """The handler-or-app to serve: ``("wsgi", app)`` or ``("demo", None)``.
+    SystemExit(BOOT_ERROR) after printing the app's error."""
+    app = config.app
+    if app is None:
+        return "demo", None
+    if callable(app):
+        return "wsgi", app
+    from reactor.wsgi import load_app
+    try:
+        return "wsgi", load_app(app, config.app_dir)
+    except BaseException as exc:     # the app's import may raise anything, even SystemExit
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        sys.stderr.write("reactor: cannot load %s:\n%s" % (app, app_traceback(exc)))
+        sys.stderr.flush()
+        raise SystemExit(BOOT_ERROR) from None
+
+
+def _die_with_parent():
+    libc_name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass        # not Linux: the parent check in the timer still applies
+
+
+def _reset_signals():
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    faulthandler.register(signal.SIGUSR2, file=sys.stderr, all_threads=True)
+
+
+def build_server(config, kind, app, sockets):
+    """The server a worker runs: the demo on HttpServer, or a WSGIServer."""
+    access_on = config.access_log is not None or (
+        config.log_config is not None
+        and logging.getLogger("reactor.access").isEnabledFor(logging.INFO)
+        and logging.getLogger("reactor.access").hasHandlers())
+    options = dict(config.http_options(), sockets=sockets, access_log=access_on)
+    if kind == "demo":
+        from reactor.demo import make_demo
+        from reactor.http_server import HttpServer
+        ref = []
+        server = HttpServer(make_demo(ref), **options)
+        ref.append(server)
+        return server, server
+    from reactor.wsgi import WSGIServer
+    server = WSGIServer(app, **config.wsgi_options(), **options)
+    return server, server.http
+
+
+class _Beats:
+    """Timers on every loop of a running server: heartbeat, the parent check
+    and the --max-requests count."""
+
+    def __init__(self, http, heartbeat, interval, master_pid, max_requests, status_fd):
+        self.http = http
+        self.heartbeat = heartbeat
+        self.master_pid = master_pid
+        self.max_requests = max_requests
+        self.status_fd = status_fd
+        self.retiring = False
+        base = http.tcp.loop
+        loops = [base] + [lp for lp in http.tcp.thread_pool.loops if lp is not base]
+        for i, loop in enumerate(loops):
+            heartbeat.beat(i)
+            loop.run_in_loop(lambda lp=loop, i=i: lp.run_every(
+                interval, lambda: heartbeat.beat(i)))
+        base.run_every(interval, self._check_parent)
+        if max_requests:
+            base.run_every(0.05, self._check_requests)
+
+    def _check_parent(self):
+        if os.getppid() != self.master_pid:
+            log.warning("worker %d: the master is gone; stopping", os.getpid())
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def _check_requests(self):
+        if self.retiring:
+            return
+        served = sum(s.requests for s in list(self.http.loop_states.values()))
+        if served >= self.max_requests:
+            self.retiring = True
+            log.info("worker %d served %d requests (--max-requests): retiring",
+                     os.getpid(), served)
+            tell(self.status_fd, b"R")
+
+
+def tell(fd, msg):
+    try:
+        os.write(fd, msg)
+    except OSError:
+        pass        # the master is gone; the parent check stops us
+
+
+def run_worker(config, listeners, status_fd, heartbeat, master_pid, max_requests,
+               close_fds=()):
+    """The body of a forked worker.  Never returns."""
+    code = 1
+    try:
+        _reset_signals()
+        _die_with_parent()
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if os.getppid() != master_pid:
+            os._exit(0)
+        kind, app = load_application(config)
+        sockets = [lst.worker_socket(config.backlog) for lst in listeners]
+        server, http = build_server(config, kind, app, sockets)
+        interval = min(1.0, config.timeout / 4.0) if config.timeout else 1.0
+
+        def ready():
+            _Beats(http, heartbeat, interval, master_pid, max_requests, status_fd)
+            tell(status_fd, b"S")
+
+        server.serve_forever(on_ready=ready)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        log.exception("worker %d failed", os.getpid())
+        code = 1
+    finally:
+        try:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
