@@ -16,10 +16,15 @@ measured: a knob the label needs that is missing from the command raises
 bench/servers spell every knob out; tests/test_bench.py labels every one).
 The few facts not in the command are facts of the code it names: the
 bench's own launchers in bench/servers (their threading is fixed in their
-source, see ``_LAUNCHERS``), nginx's config file (``-c``, read back), and
+source, see ``_LAUNCHERS``), nginx's config file (``-c``, read back),
 which WSGI-to-ASGI middleware uvicorn ``--interface wsgi`` wraps the app in
-(read from the installed uvicorn, the way uvicorn picks it).
+(read from the installed uvicorn, the way uvicorn picks it), and how many
+workers ``python -m reactor`` runs when the command has no ``--workers``
+(the default in the installed ``reactor.config``; one process for a reactor
+without a master).
 """
+import dataclasses
+import importlib.util
 import inspect
 import os
 import re
@@ -93,15 +98,52 @@ def _reactor_threads(threads):
 
 # ---- one parser per server ------------------------------------------------------------
 
+def reactor_default_workers():
+    """How many workers ``python -m reactor`` runs without ``--workers``, as the
+    reactor that runs here decides (the default of ``reactor.config.Config.workers``;
+    its master, ``reactor.supervisor``, always runs above them), or None for a
+    reactor without a master (no ``reactor.supervisor``: one process serves)."""
+    try:
+        if importlib.util.find_spec("reactor.supervisor") is None:
+            return None
+        from reactor.config import Config
+    except (ImportError, ValueError) as exc:
+        raise LabelError("reactor: %s" % exc) from None
+    field = {f.name: f for f in dataclasses.fields(Config)}.get("workers")
+    if field is None or not isinstance(field.default, int):
+        raise LabelError("reactor: reactor.config.Config has no default for workers")
+    return field.default
+
+
 def _reactor_cli(args):
-    """``python -m reactor APP --threads N --handler-threads M``."""
+    """``python -m reactor APP [--workers W] --threads N --handler-threads M``: a master
+    and W workers, each running N sub-reactors (without --workers: the installed
+    reactor's default, see ``reactor_default_workers``)."""
     threads = int_option(args, "--threads", command="reactor")
     handler_threads = int_option(args, "--handler-threads", command="reactor")
+    if option(args, "--workers", None) is None:
+        workers = reactor_default_workers()
+    else:
+        workers = int_option(args, "--workers", command="reactor")
     interface = "WSGI" if not handler_threads else \
         "WSGI on %s" % plural(handler_threads, "handler thread")
-    return _config("reactor", ["1 process", _reactor_threads(threads), interface], "WSGI",
-                   app=_positional(args), processes=1, threads=threads,
-                   handler_threads=handler_threads)
+    if workers is None:
+        processes = ["1 process", _reactor_threads(threads)]
+        facts = {"processes": 1}
+    else:
+        processes = ["master + %s x %s" % (plural(workers, "worker"), _reactor_threads(threads))]
+        facts = {"processes": workers + 1, "workers": workers, "master_process": True}
+    return _config("reactor", processes + [interface], "WSGI", app=_positional(args),
+                   threads=threads, handler_threads=handler_threads, **facts)
+
+
+def _reactor_inprocess(args):
+    """bench.servers.reactor_inprocess: ``WSGIServer(app, threads=N)`` in one process."""
+    threads = int_option(args, "--threads", command="reactor_inprocess")
+    return _config("reactor", ["1 process, no master", _reactor_threads(threads), "WSGI"],
+                   "WSGI", app=option(args, "--app", command="reactor_inprocess"),
+                   processes=1, workers=1, master_process=False, threads=threads,
+                   handler_threads=0)
 
 
 def _reactor_launcher(interface, part):
@@ -188,6 +230,7 @@ def _granian(args):
 _LAUNCHERS = {
     "bench.servers.reactor_native": _reactor_launcher("native", "native handler"),
     "bench.servers.reactor_static": _reactor_launcher("static", "route_static in C"),
+    "bench.servers.reactor_inprocess": _reactor_inprocess,
     "bench.servers.stdlib_server": lambda args: _config(
         "stdlib ThreadingHTTPServer", ["1 process", "thread per connection", "native handler"],
         "native", processes=1, threads="per connection"),

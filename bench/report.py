@@ -11,6 +11,11 @@ server and takes the median and min/max over rounds:
 Each server's row carries its configuration label (``bench.labels``: workers,
 threads, loop, WSGI/ASGI/native), taken from its runs, else from the plan's
 ``labels`` in the result file.
+
+The ``vs`` column compares req/s with one reactor row (``BASELINES``), except
+where the scenario names a baseline per server (``baselines`` in the result
+file: the workers scenario): then each row shows its req/s and its CPU per
+request as ratios to reactor at the same number of workers.
 """
 import statistics
 
@@ -53,6 +58,7 @@ def _summarize_wrk(ok):
         "p50_us": spread(_latency(r, "p50") for r in ok)[0],
         "p99_us": spread(_latency(r, "p99") for r in ok)[0],
         "errors": sum(r.get("errors", 0) for r in ok),
+        "processes": max((r.get("processes") or 0 for r in ok), default=0) or None,
     }
 
 
@@ -175,12 +181,45 @@ def _idle_rows(summary, base, labels=None):
     return rows
 
 
-def markdown_table(scenario, summary, title=None, skipped=None, labels=None, check=None):
+def ratio_to(summary, name, baseline, key):
+    """``summary[name][key] / summary[baseline][key]`` formatted, "—" when either is missing."""
+    s, b = summary.get(name) or {}, summary.get(baseline) or {}
+    if not s.get("runs") or not b.get("runs"):
+        return "—"
+    return fmt_ratio(s.get(key), b.get(key))
+
+
+def _per_baseline_rows(summary, baselines, labels=None, configs=None):
+    """Rows of a scenario with a reactor baseline per server (the workers scenario):
+    the worker count (read from the launch command) first, the processes of the
+    server's tree during the run, then the ratios of req/s and of µs CPU/request
+    to that server's baseline."""
+    rows = []
+    for name, s in summary.items():
+        workers = ((configs or {}).get(name) or {}).get("workers")
+        base = baselines.get(name)
+        head = [fmt_int(workers), name, label_of(name, s, labels)]
+        if not s["runs"]:
+            rows.append(head + ["failed"] + ["—"] * 7 + [base or "—"])
+            continue
+        rows.append(head + [fmt_int(s.get("processes")), fmt_int(s["rps_median"]),
+                            "%s–%s" % (fmt_int(s["rps_min"]), fmt_int(s["rps_max"])),
+                            fmt_float(s["cpu_us_median"]),
+                            ratio_to(summary, name, base, "rps_median"),
+                            ratio_to(summary, name, base, "cpu_us_median"),
+                            fmt_latency(s["p99_us"]), fmt_int(s["errors"]), base or "—"])
+    return rows
+
+
+def markdown_table(scenario, summary, title=None, skipped=None, labels=None, check=None,
+                   baselines=None, configs=None):
     """One scenario's markdown section (title, table, skipped/failed notes).
 
     ``labels`` ({server: label}) fills the configuration column where the runs
     carry none; ``check`` (the scenario's reference response) adds a line
-    saying what every server's answer was compared with."""
+    saying what every server's answer was compared with.  ``baselines``
+    ({server: reactor server}) compares each row with its own reactor row
+    instead of one, and ``configs`` ({server: config}) gives its worker count."""
     base = baseline_of(summary)
     lines = ["### " + (title or scenario), ""]
     if check:
@@ -192,6 +231,15 @@ def markdown_table(scenario, summary, title=None, skipped=None, labels=None, che
         lines += _table(["server", "configuration", "KB/conn (median)", "min–max",
                          "held / opened", "RSS before (MB)", "vs %s" % (base or "reactor")],
                         _idle_rows(summary, base, labels))
+    elif baselines:
+        lines += _table(["workers", "server", "configuration", "processes", "req/s (median)",
+                         "min–max", "µs CPU/req", "req/s vs reactor", "CPU/req vs reactor",
+                         "p99", "errors", "reactor row"],
+                        _per_baseline_rows(summary, baselines, labels, configs), left=3)
+        lines += ["", "Ratios are to reactor at the same number of workers (the "
+                  "`reactor row`): req/s above 1.00× is a peer serving more than reactor, "
+                  "CPU/req below 1.00× a peer spending less per request. reactor-inprocess "
+                  "(no master) against reactor-w1 is the master's cost at --workers 1."]
     else:
         lines += _table(["server", "configuration", "req/s (median)", "min–max", "µs CPU/req",
                          "vs %s" % (base or "reactor"), "p50", "p99", "errors"],
@@ -221,7 +269,8 @@ def markdown_report(result):
             parts.append(markdown_table(name, summary.get(name, {}),
                                         "%s — %s" % (name, info["description"]),
                                         info.get("skipped"), info.get("labels"),
-                                        info.get("check")))
+                                        info.get("check"), info.get("baselines"),
+                                        info.get("configs")))
     return "\n".join(parts)
 
 

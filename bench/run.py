@@ -8,8 +8,12 @@ tree just before and after, then stop it.  The idle-memory scenario opens
 keep-alive connections from this process instead of running wrk.  The
 flask-* scenarios run a Flask app (bench/apps/flask_app.py) on every WSGI
 server and first check that the server answers exactly the bytes the app
-produces without a server.  Every run records the server's configuration
-label, read from its argv by bench/labels.py.
+produces without a server.  The workers scenario runs an app doing ~100 µs
+of Python per request (bench/apps/work_app.py) on reactor, gunicorn gthread,
+uvicorn and granian at --workers 1 and 2 (plus reactor in one process, no
+master) and compares each with reactor at the same --workers.  Every run
+records the server's configuration label, read from its argv by
+bench/labels.py.
 
 Results go to ``<out>/<UTC timestamp>.json`` (every raw run, versions,
 machine, pinning), ``.md`` (one table per scenario, also printed) and one
@@ -32,7 +36,8 @@ if __package__ in (None, ""):       # run as a script: python bench/run.py
 
 from bench import apps, idle, labels, machine, proctree, report, wrk    # noqa: E402
 from bench.launcher import RunningServer, ServerError, fetch, pin_prefix  # noqa: E402
-from bench.servers import DEFAULT_ORDER, SERVERS, threads_variants      # noqa: E402
+from bench.servers import (DEFAULT_ORDER, SERVERS, WORKERS_APP, threads_variants,  # noqa: E402
+                           workers_variants)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(ROOT, "bench")
@@ -53,6 +58,7 @@ class Scenario:
     script: str = None                # wrk Lua script in bench/scripts
     exclude: tuple = ()               # (server, reason) pairs that cannot take part
     threads: bool = False             # the reactor-static --threads variants
+    workers: bool = False             # the --workers 1/2 variants (bench.servers.workers_variants)
     path: str = "/"                   # the URL path wrk requests
     app: str = None                   # a WSGI app "module:attr": every WSGI server runs it
     needs: tuple = ()                 # modules the app needs (here and in the servers)
@@ -103,6 +109,9 @@ SCENARIOS = [
              kind="idle"),
     Scenario("threads", "reactor route_static with --threads 0, 1, 2, 4, {c} connections",
              threads=True),
+    Scenario("workers", "~100 µs of Python per request (bench.apps.work_app), GET /work: "
+             "reactor, gunicorn gthread, uvicorn, granian at --workers 1 and 2, "
+             "{c} connections", path="/work", app=WORKERS_APP, workers=True),
 ]
 SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -125,7 +134,7 @@ def build_parser():
                     help="seconds of wrk warm-up before each measured run (2; 0 = none)")
     ap.add_argument("--connections", type=int, default=64,
                     help="wrk connections for plaintext, pipeline16, post4k, flask-*, "
-                    "threads (64)")
+                    "threads, workers (64)")
     ap.add_argument("--idle-connections", type=int, default=5000,
                     help="connections opened by the idle-memory scenario (5000)")
     ap.add_argument("--server-cpus", default="1", help="taskset CPU list for servers (1)")
@@ -162,7 +171,7 @@ def check_args(args):
     unknown = [s for s in split_list(args.scenarios) if s not in SCENARIO_BY_NAME]
     if unknown:
         return "unknown scenario(s): %s" % ", ".join(unknown)
-    known = set(DEFAULT_ORDER) | {v.name for v in threads_variants()}
+    known = set(DEFAULT_ORDER) | {v.name for v in threads_variants() + workers_variants()}
     unknown = [s for s in split_list(args.servers) if s not in known]
     if unknown:
         return "unknown server(s): %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(known)))
@@ -185,12 +194,19 @@ def servers_for(scenario, wanted):
     """``(specs, skipped)`` for one scenario: who runs, who is skipped and why.
 
     Hello World scenarios take the servers with ``hello`` set; an app scenario
-    takes every WSGI server, running the app (``spec.with_app``).  A server
-    named in ``wanted`` that cannot take part is listed as skipped, with why,
-    unless a variant of it takes its place (uvicorn-wsgi for uvicorn)."""
+    takes every WSGI server, running the app (``spec.with_app``); the workers
+    scenario its own variants (``workers_variants``).  A server named in
+    ``wanted`` that cannot take part is listed as skipped, with why, unless a
+    variant of it takes its place (uvicorn-wsgi for uvicorn, reactor-w1 for
+    reactor-wsgi)."""
     excluded = dict(scenario.exclude)
     if scenario.threads:
         specs = threads_variants()
+    elif scenario.workers:
+        specs = workers_variants(scenario.app)
+        excluded.update((n, "not in the workers scenario (reactor, gunicorn-gthread, "
+                         "uvicorn-wsgi, granian-wsgi at --workers 1 and 2)")
+                        for n in DEFAULT_ORDER if not any(s.selected_by({n}) for s in specs))
     elif scenario.app:
         specs = [SERVERS[n].with_app(scenario.app) for n in DEFAULT_ORDER if SERVERS[n].wsgi_argv]
         excluded.update((n, "not a WSGI server: it serves only its own Hello World")
@@ -200,9 +216,9 @@ def servers_for(scenario, wanted):
         excluded.update((n, "takes part in the flask-* scenarios only")
                         for n in DEFAULT_ORDER if not SERVERS[n].hello)
     if wanted:
-        specs = [s for s in specs if s.name in wanted or s.family in wanted]
+        specs = [s for s in specs if s.selected_by(wanted)]
     run, skipped = [], {}
-    standing_in = {s.name for s in specs} | {s.family for s in specs}   # uvicorn: uvicorn-wsgi
+    standing_in = {n for s in specs for n in (s.name, s.family) + s.aliases}  # uvicorn-wsgi
     for name in sorted(wanted & set(excluded) - standing_in):
         skipped[name] = excluded[name]
     missing = scenario.missing_module()
@@ -403,7 +419,7 @@ def measure(ctx, scenario, spec, round_no):
 
 def progress_line(record, index, total, rounds):
     where = "[%d/%d %s r%d/%d]" % (index, total, record["scenario"], record["round"], rounds)
-    head = "%-30s %-18s" % (where, record["server"])
+    head = "%-30s %-19s" % (where, record["server"])
     if not record["ok"]:
         return "%s FAILED: %s" % (head, report.short_error(record["error"], 160))
     if record["scenario"] == report.IDLE:
@@ -480,6 +496,8 @@ def new_result(args, argv, plan, configs=None):
                                 "app": sc.app,
                                 "check": sc.reference().as_dict() if sc.app and specs
                                 else None,
+                                "baselines": {s.name: s.baseline for s in specs
+                                              if s.baseline},
                                 "skipped": skipped}
                       for sc, specs, skipped in plan},
         "runs": [],
@@ -511,7 +529,7 @@ def print_plan(plan, args, configs=None):
             shown.setdefault(name, config.get("label") or "(no label: %s)"
                              % config.get("label_error"))
     for name, text in shown.items():
-        print("  %-18s %s" % (name, text))
+        print("  %-19s %s" % (name, text))
     est = estimate_seconds(plan, args)
     print("about %d min %02d s; server on CPU %s, wrk on CPU %s%s" % (
         est // 60, est % 60, args.server_cpus, args.client_cpus,

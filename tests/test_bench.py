@@ -15,6 +15,13 @@ and a smoke run of flask-json on reactor-wsgi.  Configuration labels: every
 server's launch command is labelled, checked against argv lists saved from a
 smoke run (``SAVED_ARGV``); a command missing a knob is refused; the labels
 reach the table, the chart and --compare.
+
+The workers scenario: the ~100 µs app's answers, the plan (reactor at
+--workers 1 and 2, reactor-inprocess, and each peer at both counts, each
+compared with reactor at the same count), the labels of its commands, the
+per-worker-count ratios in the table, and a smoke run of reactor-inprocess
+(reactor-w2 is started and checked only once ``python -m reactor`` has a
+master: ``labels.reactor_default_workers()``).
 """
 import http.server
 import importlib.util
@@ -31,7 +38,7 @@ import pytest
 from bench import apps, idle, labels, proctree, report, wrk
 from bench import run as bench_run
 from bench.launcher import ServerError, dechunk, fetch
-from bench.servers import DEFAULT_ORDER, SERVERS, threads_variants
+from bench.servers import DEFAULT_ORDER, SERVERS, threads_variants, workers_variants
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRK_DATA = os.path.join(ROOT, "tests", "data", "wrk")
@@ -504,7 +511,7 @@ SAVED_ARGV = [
      "reactor (1 process, 1 sub-reactor, route_static in C)"),
     ("reactor-wsgi", "python -m reactor bench.apps.flask_app:app --port 53023 --threads 1 "
      "--handler-threads 0 --keep-alive-timeout 60 --log-level warning",
-     "reactor (1 process, 1 sub-reactor, WSGI)"),
+     "reactor ({reactor_processes}, WSGI)"),
     ("stdlib", "python -m bench.servers.stdlib_server --port 52869",
      "stdlib ThreadingHTTPServer (1 process, thread per connection, native handler)"),
     ("stdlib-wsgiref", "python -m bench.servers.wsgiref_server --port 39843 "
@@ -543,12 +550,23 @@ SAVED_ARGV = [
 ]
 
 
+def _reactor_processes(threads="1 sub-reactor"):
+    """How ``python -m reactor`` without --workers runs here: one process before
+    the master landed, else a master and the default number of workers."""
+    workers = labels.reactor_default_workers()
+    if workers is None:
+        return "1 process, " + threads
+    return "master + %s x %s" % (labels.plural(workers, "worker"), threads)
+
+
 def _expected_label(server, label):
-    if server == "uvicorn-wsgi":
+    if server.startswith("uvicorn-wsgi"):
         pytest.importorskip("uvicorn")
         middleware, threads = labels.uvicorn_wsgi_middleware()
         label = label.format(middleware=middleware + (", %d threads" % threads if threads
                                                       else ""))
+    if server == "reactor-wsgi":
+        label = label.format(reactor_processes=_reactor_processes())
     return label
 
 
@@ -620,7 +638,8 @@ def test_label_follows_the_servers_own_rules():
     argv = ("python -m gunicorn --workers=2 --worker-class sync --threads=8 app:app").split()
     assert labels.label(argv) == "gunicorn gthread (2 workers x 8 threads, WSGI)"
     argv = "python -m reactor app:app --threads 0 --handler-threads 4".split()
-    assert labels.label(argv) == "reactor (1 process, single reactor, WSGI on 4 handler threads)"
+    assert labels.label(argv) == "reactor (%s, WSGI on 4 handler threads)" % _reactor_processes(
+        "single reactor")
     assert labels.option(["--x", "1", "--x=2"], "--x") == "2"            # the last one wins
 
 
@@ -680,6 +699,195 @@ def test_result_file_records_labels_and_check():
     assert info["path"] == "/json" and info["app"] == FLASK_APP
     assert info["check"] == apps.reference(FLASK_APP, "/json").as_dict()
     assert "flask" in result["versions"] and "jinja2" in result["versions"]
+
+
+# ---- the workers scenario ------------------------------------------------------------------
+
+WORK_APP = "bench.apps.work_app:app"
+
+# argv lists launched by a smoke run of the workers scenario (python -m bench --scenarios
+# workers --duration 1 --rounds 1), the interpreter's path shortened, and their labels.
+WORKERS_SAVED_ARGV = [
+    ("reactor-w1", "python -m reactor bench.apps.work_app:app --port 37787 --workers 1 "
+     "--threads 1 --handler-threads 0 --keep-alive-timeout 60 --log-level warning",
+     "reactor (master + 1 worker x 1 sub-reactor, WSGI)"),
+    ("reactor-inprocess", "python -m bench.servers.reactor_inprocess --port 52071 --threads 1 "
+     "--app bench.apps.work_app:app", "reactor (1 process, no master, 1 sub-reactor, WSGI)"),
+    ("gunicorn-gthread-w1", "python -m gunicorn --workers 1 --worker-class gthread "
+     "--bind 127.0.0.1:51545 --keep-alive 60 --backlog 1024 --log-level warning "
+     "--worker-tmp-dir /tmp/bench-gunicorn-gthread-w1-w6o_v14s --threads 4 "
+     "--worker-connections 16384 bench.apps.work_app:app",
+     "gunicorn gthread (1 worker x 4 threads, WSGI)"),
+    ("uvicorn-wsgi-w1", "python -m uvicorn bench.apps.work_app:app --host 127.0.0.1 "
+     "--port 37361 --workers 1 --interface wsgi --loop uvloop --http httptools "
+     "--no-access-log --log-level warning --timeout-keep-alive 60 --backlog 1024 "
+     "--lifespan off", "uvicorn (1 worker, uvloop+httptools, WSGI via {middleware})"),
+    ("granian-wsgi-w1", "python -m granian --interface wsgi --host 127.0.0.1 --port 51549 "
+     "--workers 1 --runtime-threads 1 --blocking-threads 512 --http 1 --no-ws "
+     "--log-level warning --backlog 1024 bench.apps.work_app:app",
+     "granian (1 worker, 1 runtime thread + up to 512 blocking threads, WSGI)"),
+    ("reactor-w2", "python -m reactor bench.apps.work_app:app --port 40319 --workers 2 "
+     "--threads 1 --handler-threads 0 --keep-alive-timeout 60 --log-level warning",
+     "reactor (master + 2 workers x 1 sub-reactor, WSGI)"),
+    ("gunicorn-gthread-w2", "python -m gunicorn --workers 2 --worker-class gthread "
+     "--bind 127.0.0.1:57473 --keep-alive 60 --backlog 1024 --log-level warning "
+     "--worker-tmp-dir /tmp/bench-gunicorn-gthread-w2-l4h6vmea --threads 4 "
+     "--worker-connections 16384 bench.apps.work_app:app",
+     "gunicorn gthread (2 workers x 4 threads, WSGI)"),
+    ("uvicorn-wsgi-w2", "python -m uvicorn bench.apps.work_app:app --host 127.0.0.1 "
+     "--port 40497 --workers 2 --interface wsgi --loop uvloop --http httptools "
+     "--no-access-log --log-level warning --timeout-keep-alive 60 --backlog 1024 "
+     "--lifespan off", "uvicorn (2 workers, uvloop+httptools, WSGI via {middleware})"),
+    ("granian-wsgi-w2", "python -m granian --interface wsgi --host 127.0.0.1 --port 34871 "
+     "--workers 2 --runtime-threads 1 --blocking-threads 256 --http 1 --no-ws "
+     "--log-level warning --backlog 1024 bench.apps.work_app:app",
+     "granian (2 workers, 1 runtime thread + up to 256 blocking threads, WSGI)"),
+]
+WORKERS_ORDER = [name for name, _, _ in WORKERS_SAVED_ARGV]
+
+
+def test_work_app_answers():
+    from bench.apps import work_app
+    ref = apps.reference(WORK_APP, "/work")
+    assert (ref.status_code, ref.content_type) == (200, "text/plain")
+    assert ref.body == b"work %d: %d" % (work_app.ITERATIONS, work_app.work())
+    assert ref.body == apps.reference(WORK_APP, "/work").body            # deterministic
+    assert work_app.work(0) == 0 and work_app.work(3) == work_app.work(3)
+    assert apps.reference(WORK_APP, "/").body == b"Hello, World!"       # what wait_ready polls
+    assert apps.reference(WORK_APP, "/nope").status_code == 404
+    per_call, per_work = work_app.measure(number=2, repeat=1)          # the README's timer
+    assert per_call > 0 and per_work > 0
+
+
+def test_workers_scenario_plan():
+    scenario = bench_run.SCENARIO_BY_NAME["workers"]
+    assert scenario.path == "/work" and scenario.app == WORK_APP
+    specs = workers_variants()
+    assert [s.name for s in specs] == WORKERS_ORDER
+    for spec in specs:
+        argv = spec.argv(8080, "/tmp/x")
+        assert spec.app == WORK_APP and WORK_APP in argv
+        assert spec.baseline == "reactor-w%d" % spec.workers
+        if spec.name != "reactor-inprocess":
+            assert argv[argv.index("--workers") + 1] == str(spec.workers)
+    run, skipped = bench_run.servers_for(scenario, set())
+    assert sorted([s.name for s in run] + list(skipped)) == sorted(WORKERS_ORDER)
+    # a server's name selects its variants (uvicorn: uvicorn-wsgi's); others are skipped
+    run, skipped = bench_run.servers_for(scenario, {"reactor-wsgi", "uvicorn", "nginx",
+                                                    "granian-wsgi-w2"})
+    assert skipped.pop("nginx").startswith("not in the workers scenario")
+    assert sorted([s.name for s in run] + list(skipped)) == sorted([    # skipped: not installed
+        "reactor-w1", "reactor-inprocess", "uvicorn-wsgi-w1", "reactor-w2", "uvicorn-wsgi-w2",
+        "granian-wsgi-w2"])
+    assert bench_run.check_args(bench_run.build_parser().parse_args(
+        ["--scenarios", "workers", "--servers", "reactor-inprocess,gunicorn-gthread-w2"])) is None
+    # the other scenarios do not take the variants
+    specs, _ = bench_run.servers_for(bench_run.SCENARIO_BY_NAME["flask-json"], set())
+    assert not {s.name for s in specs} & set(WORKERS_ORDER)
+
+
+@pytest.mark.parametrize("server, command, label", WORKERS_SAVED_ARGV, ids=WORKERS_ORDER)
+def test_label_of_workers_argv(server, command, label):
+    label = _expected_label(server, label)
+    config = labels.describe(["taskset", "-c", "1"] + command.split())
+    assert config["label"] == label and config["app"] == WORK_APP
+    assert config["workers"] == (int(server[-1]) if server[-1].isdigit() else 1)
+
+
+def test_every_workers_command_has_the_saved_label():
+    saved = {server: label for server, _, label in WORKERS_SAVED_ARGV}
+    for spec in workers_variants():
+        if spec.name.startswith("uvicorn") and importlib.util.find_spec("uvicorn") is None:
+            continue
+        config = bench_run.spec_config(spec, "1")
+        assert config["label"] == _expected_label(spec.name, saved[spec.name]), config
+        assert config["workers"] == spec.workers
+
+
+def test_reactor_label_without_workers_follows_the_installed_reactor(monkeypatch):
+    argv = "python -m reactor a:b --threads 1 --handler-threads 0".split()
+    monkeypatch.setattr(labels, "reactor_default_workers", lambda: None)     # before issue 9
+    config = labels.describe(argv)
+    assert config["label"] == "reactor (1 process, 1 sub-reactor, WSGI)"
+    assert config["processes"] == 1 and "workers" not in config
+    monkeypatch.setattr(labels, "reactor_default_workers", lambda: 1)        # with a master
+    config = labels.describe(argv)
+    assert config["label"] == "reactor (master + 1 worker x 1 sub-reactor, WSGI)"
+    assert (config["processes"], config["workers"], config["master_process"]) == (2, 1, True)
+    assert labels.label(argv + ["--workers=3"]) == \
+        "reactor (master + 3 workers x 1 sub-reactor, WSGI)"
+    with pytest.raises(labels.LabelError, match="--workers 'two' is not a number"):
+        labels.describe(argv + ["--workers", "two"])
+
+
+def test_workers_table_compares_at_equal_workers():
+    runs = [wrk_run("reactor-w1", 8000.0, 1.0, 8000, scenario="workers"),
+            wrk_run("reactor-inprocess", 8080.0, 0.99, 8000, scenario="workers"),
+            wrk_run("granian-wsgi-w1", 4000.0, 1.0, 5000, scenario="workers"),
+            wrk_run("reactor-w2", 12000.0, 1.0, 10000, scenario="workers"),
+            wrk_run("granian-wsgi-w2", 6000.0, 1.0, 5000, scenario="workers"),
+            wrk_run("uvicorn-wsgi-w2", 0, 0, 0, ok=False, scenario="workers")]
+    for run, processes in zip(runs, (2, 1, 2, 3, 3, None)):
+        run["processes"] = processes
+    summary = report.summarize(runs)["workers"]
+    baselines = {"reactor-w1": "reactor-w1", "reactor-inprocess": "reactor-w1",
+                 "granian-wsgi-w1": "reactor-w1", "reactor-w2": "reactor-w2",
+                 "granian-wsgi-w2": "reactor-w2", "uvicorn-wsgi-w2": "reactor-w2"}
+    configs = {n: {"workers": 2 if n.endswith("w2") else 1} for n in baselines}
+    text = report.markdown_table("workers", summary, baselines=baselines, configs=configs,
+                                 labels={"granian-wsgi-w2": "granian (2 workers)"})
+    lines = text.splitlines()
+    assert lines[2] == ("| workers | server | configuration | processes | req/s (median) "
+                        "| min–max | µs CPU/req | req/s vs reactor | CPU/req vs reactor | p99 "
+                        "| errors | reactor row |")
+    assert "| 1 | reactor-w1 | — | 2 | 8,000 | 8,000–8,000 | 125.0 | 1.00× | 1.00× |" in text
+    assert ("| 1 | reactor-inprocess | — | 1 | 8,080 | 8,080–8,080 | 123.8 | 1.01× | 0.99× |"
+            in text)
+    assert "| 1 | granian-wsgi-w1 | — | 2 | 4,000 | 4,000–4,000 | 200.0 | 0.50× | 1.60× |" in text
+    assert ("| 2 | granian-wsgi-w2 | granian (2 workers) | 3 | 6,000 | 6,000–6,000 | 200.0 "
+            "| 0.50× | 2.00× | 900 µs | 0 | reactor-w2 |") in text
+    assert "| 2 | uvicorn-wsgi-w2 | — | failed |" in text
+    assert "Ratios are to reactor at the same number of workers" in text
+    # without its reactor row a peer has no ratio
+    del summary["reactor-w2"]
+    text = report.markdown_table("workers", summary, baselines=baselines, configs=configs)
+    assert "| 2 | granian-wsgi-w2 | — | 3 | 6,000 | 6,000–6,000 | 200.0 | — | — |" in text
+
+
+def test_result_file_records_workers_baselines():
+    args = bench_run.build_parser().parse_args(
+        ["--scenarios", "workers", "--servers", "reactor-inprocess,granian-wsgi-w1",
+         "--server-cpus", "0", "--client-cpus", "0"])
+    plan = bench_run.make_plan(args)
+    result = bench_run.new_result(args, [], plan)
+    info = result["scenarios"]["workers"]
+    names = info["servers"] + list(info["skipped"])
+    assert sorted(names) == ["granian-wsgi-w1", "reactor-inprocess"]
+    assert {n: info["baselines"][n] for n in info["servers"]} == {
+        n: "reactor-w1" for n in info["servers"]}
+    assert info["path"] == "/work" and info["app"] == WORK_APP
+    assert info["check"] == apps.reference(WORK_APP, "/work").as_dict()
+    for name in info["servers"]:
+        assert info["configs"][name]["workers"] == 1
+
+
+def test_reactor_workers_serve_the_work_app():
+    """reactor-w2 really runs a master and two workers (once --workers exists)."""
+    pytest.importorskip("reactor.wsgi")
+    if labels.reactor_default_workers() is None:
+        pytest.skip("python -m reactor has no master yet (no reactor.supervisor)")
+    import time
+    from bench.launcher import RunningServer
+    [spec] = [s for s in workers_variants() if s.name == "reactor-w2"]
+    with RunningServer(spec, server_cpus=None, cwd=ROOT, env=bench_run.child_env()) as srv:
+        srv.wait_ready()
+        check = bench_run.check_response(srv.port, apps.reference(WORK_APP, "/work"), spec.name)
+        assert check["identical"]
+        deadline = time.monotonic() + 20
+        while len(proctree.tree(srv.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(proctree.tree(srv.pid)) == 3         # the master and its two workers
+    assert not srv.alive()
 
 
 # ---- /proc sampling and the idle client ------------------------------------------------
@@ -753,7 +961,7 @@ def test_smoke_run_flask_json_on_reactor_wsgi(tmp_path):
          "--client-cpus", str(client_cpu), "--no-chart", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    label = "reactor (1 process, 1 sub-reactor, WSGI)"
+    label = "reactor (%s, WSGI)" % _reactor_processes()
     assert "| reactor-wsgi | %s |" % label in out.stdout
     [json_path] = tmp_path.glob("*.json")
     result = json.loads(json_path.read_text())
@@ -765,3 +973,28 @@ def test_smoke_run_flask_json_on_reactor_wsgi(tmp_path):
     assert run["check"]["identical"] and run["check"]["content_type"] == "application/json"
     assert result["summary"]["flask-json"]["reactor-wsgi"]["label"] == label
     assert result["scenarios"]["flask-json"]["check"]["sha256"] == run["check"]["sha256"]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_smoke_run_workers_on_reactor_inprocess(tmp_path):
+    pytest.importorskip("reactor.wsgi")
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpu, client_cpu = (cpus[1], cpus[0]) if len(cpus) > 1 else (cpus[0], cpus[0])
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--scenarios", "workers", "--servers",
+         "reactor-inprocess", "--duration", "1", "--rounds", "1", "--warmup", "0",
+         "--connections", "8", "--server-cpus", str(server_cpu),
+         "--client-cpus", str(client_cpu), "--no-chart", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    label = "reactor (1 process, no master, 1 sub-reactor, WSGI)"
+    assert "| 1 | reactor-inprocess | %s | 1 |" % label in out.stdout
+    [json_path] = tmp_path.glob("*.json")
+    result = json.loads(json_path.read_text())
+    [run] = result["runs"]
+    assert run["ok"], run["error"]
+    assert run["requests"] > 0 and run["errors"] == 0 and run["cpu_us_per_req"] > 0
+    assert run["wrk_argv"][-1].endswith("/work")
+    assert run["check"]["identical"] and run["check"]["bytes"] == len(
+        apps.reference(WORK_APP, "/work").body)
+    assert result["scenarios"]["workers"]["baselines"] == {"reactor-inprocess": "reactor-w1"}

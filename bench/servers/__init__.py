@@ -18,7 +18,11 @@ the server's default: ``bench.labels`` reads the configuration label of each
 result row from that argv.
 
 ``SERVERS`` maps a name to a ``ServerSpec``; ``threads_variants()`` gives
-reactor-static with --threads 0,1,2,4 for the threads scenario.
+reactor-static with --threads 0,1,2,4 for the threads scenario;
+``workers_variants()`` gives the servers of the workers scenario: reactor,
+gunicorn gthread, uvicorn (WSGI) and granian (WSGI) at --workers 1 and 2,
+and reactor-inprocess (``WSGIServer`` in one process, no master), each
+running the ~100 µs app ``bench.apps.work_app:app``.
 """
 import dataclasses
 import functools
@@ -52,6 +56,9 @@ class ServerSpec:
     wsgi_argv: object = None              # (port, workdir, app) -> argv: runs any WSGI app
     app: str = None                       # the WSGI app "module:attr" argv runs, if WSGI
     hello: bool = True                    # takes part in the Hello World scenarios
+    aliases: tuple = ()                   # more --servers names that select it
+    workers: int = None                   # workers scenario: the --workers it runs
+    baseline: str = None                  # workers scenario: the reactor row it is compared with
 
     def with_app(self, app):
         """This WSGI server running ``app`` ("module:attr") instead of Hello World."""
@@ -64,6 +71,10 @@ class ServerSpec:
     @property
     def family(self):
         return self.base or self.name
+
+    def selected_by(self, wanted):
+        """True when ``--servers`` names it, its family or one of its aliases."""
+        return bool({self.name, self.family, *self.aliases} & set(wanted))
 
     def unavailable_reason(self):
         """None if the server can run here, else why not (and how to fix it)."""
@@ -121,9 +132,24 @@ def _reactor_wsgi(port, workdir, app):
                "--log-level", "warning")
 
 
-def _gunicorn(worker):
+def _reactor_workers(workers):
+    """``python -m reactor APP --workers N``: a master and N workers, each running
+    the reactor-wsgi server (one sub-reactor, the app on it)."""
     def argv(port, workdir, app):
-        cmd = _py("-m", "gunicorn", "--workers", "1", "--worker-class", worker,
+        return _py("-m", "reactor", app, "--port", str(port), "--workers", str(workers),
+                   "--threads", "1", "--handler-threads", "0", "--keep-alive-timeout", "60",
+                   "--log-level", "warning")
+    return argv
+
+
+def _reactor_inprocess(port, workdir, app):
+    return _py("-m", "bench.servers.reactor_inprocess", "--port", str(port), "--threads", "1",
+               "--app", app)
+
+
+def _gunicorn(worker, workers=1):
+    def argv(port, workdir, app):
+        cmd = _py("-m", "gunicorn", "--workers", str(workers), "--worker-class", worker,
                   "--bind", "127.0.0.1:%d" % port, "--keep-alive", "60",
                   "--backlog", "1024", "--log-level", "warning",
                   "--worker-tmp-dir", workdir)
@@ -141,27 +167,30 @@ def _waitress(port, workdir, app):
                "--channel-timeout=60", app)
 
 
-def _uvicorn(interface):
+def _uvicorn(interface, workers=1):
     def argv(port, workdir, app):
         return _py("-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-                   "--workers", "1", "--interface", interface,
+                   "--workers", str(workers), "--interface", interface,
                    "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                    "--log-level", "warning", "--timeout-keep-alive", "60", "--backlog", "1024",
                    "--lifespan", "off")
     return argv
 
 
-def _granian(interface):
+GRANIAN_BACKLOG = 1024
+
+
+def _granian(interface, workers=1):
     def argv(port, workdir, app):
         cmd = _py("-m", "granian", "--interface", interface, "--host", "127.0.0.1",
-                  "--port", str(port), "--workers", "1", "--runtime-threads", "1")
+                  "--port", str(port), "--workers", str(workers), "--runtime-threads", "1")
         if interface == "wsgi":
             # granian's own default with --backlog 1024 (backlog / workers / 2), made explicit
-            cmd += ["--blocking-threads", "512"]
+            cmd += ["--blocking-threads", str(max(1, GRANIAN_BACKLOG // workers // 2))]
         else:
             cmd += ["--loop", "uvloop"]
         return cmd + ["--http", "1", "--no-ws", "--log-level", "warning",
-                      "--backlog", "1024", app]
+                      "--backlog", str(GRANIAN_BACKLOG), app]
     return argv
 
 
@@ -259,3 +288,40 @@ def threads_variants():
                        install_hint=base.install_hint, check_import=True,
                        description="route_static, --threads %d" % n)
             for n in THREADS_VARIANTS]
+
+
+WORKERS_APP = "bench.apps.work_app:app"
+WORKER_COUNTS = (1, 2)
+# (name prefix, the server it varies, its argv for N workers)
+_WORKERS_PEERS = (("reactor", "reactor-wsgi", _reactor_workers),
+                  ("gunicorn-gthread", "gunicorn-gthread", lambda n: _gunicorn("gthread", n)),
+                  ("uvicorn-wsgi", "uvicorn-wsgi", lambda n: _uvicorn("wsgi", n)),
+                  ("granian-wsgi", "granian-wsgi", lambda n: _granian("wsgi", n)))
+
+
+def _variant(base, name, wsgi_argv, app, workers, baseline, description):
+    """``base`` renamed, running ``app`` with ``wsgi_argv``: selected by its own name,
+    by ``base``'s name and by ``base``'s family (uvicorn for uvicorn-wsgi)."""
+    spec = dataclasses.replace(base, name=name, base=base.name, wsgi_argv=wsgi_argv,
+                               aliases=tuple({base.family} - {base.name}), hello=False,
+                               workers=workers, baseline=baseline, description=description)
+    return spec.with_app(app)
+
+
+def workers_variants(app=WORKERS_APP):
+    """The workers scenario's servers, grouped by worker count: at --workers 1
+    reactor-w1, reactor-inprocess and each peer, then at 2 reactor-w2 and each peer.
+    Every one runs ``app``; ``baseline`` is reactor at the same --workers."""
+    specs = []
+    for n in WORKER_COUNTS:
+        baseline = "reactor-w%d" % n
+        for prefix, base_name, argv_for in _WORKERS_PEERS:
+            base = SERVERS[base_name]
+            specs.append(_variant(base, "%s-w%d" % (prefix, n), argv_for(n), app, n, baseline,
+                                  "%s, --workers %d" % (base.description, n)))
+        if n == 1:
+            specs.insert(1, _variant(
+                SERVERS["reactor-wsgi"], "reactor-inprocess", _reactor_inprocess, app, 1,
+                baseline, "reactor.wsgi.WSGIServer(app, threads=1).serve_forever() in one "
+                "process, no master"))
+    return specs
