@@ -45,7 +45,8 @@ cdef extern from "<ctype.h>" nogil:
     int tolower(int c)
 from reactor.includes.http_parser cimport *
 from reactor.includes.posix_extra cimport (
-    shutdown as c_shutdown, SHUT_WR, errno, EAGAIN, EINTR)
+    shutdown as c_shutdown, SHUT_WR, errno, EAGAIN, EINTR, recv as c_recv, MSG_PEEK,
+    MSG_DONTWAIT)
 from posix.types cimport off_t
 
 cdef extern from "<sys/sendfile.h>" nogil:
@@ -427,14 +428,29 @@ cdef class LoopState:
             if c.deadline > 0 and now >= c.deadline:
                 c._on_timeout()
 
-    def close_idle(self):
-        """Graceful stop: close connections with no request in progress."""
+    def close_idle(self, bint fresh_too=True):
+        """Graceful stop: close the connections with nothing in progress.
+
+        Left open, to be answered with ``Connection: close``: a connection
+        whose next request already waits unread in its socket (closing it
+        would reset it), and, unless ``fresh_too``, one that has not sent its
+        first request yet (its client connected a moment ago to be served).
+        """
         cdef HttpConnection c
+        cdef char probe
+        cdef ssize_t n
         for conn in list(self.connections):
             c = <HttpConnection>conn
-            if c.hstate == H_HEAD and c.input_buffer.readable() == 0 and \
-                    c.output_buffer.readable() == 0:
-                c.force_close()
+            if c.hstate != H_HEAD or c.input_buffer.readable() != 0 or \
+                    c.output_buffer.readable() != 0 or c.fd < 0:
+                continue
+            if c.requests == 0 and not fresh_too:
+                continue
+            with nogil:
+                n = c_recv(c.fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT)
+            if n > 0:
+                continue        # a request is on its way in: the loop reads it next
+            c.force_close()
 
     def close_all(self):
         for conn in list(self.connections):

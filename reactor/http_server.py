@@ -39,6 +39,10 @@ log = logging.getLogger("reactor.http")
 # most: an idle server costs nothing, a half-full ring wakes it at once)
 ACCESS_FLUSH_INTERVAL = 0.1
 
+# a graceful stop lets a connection accepted just before it this long to
+# send its first request (its client connected to be served)
+FRESH_GRACE = 1.0
+
 _LIMIT_NAMES = ("max_request_line", "max_header_size", "max_headers", "max_body_size",
                 "keep_alive_timeout", "header_timeout", "body_timeout", "min_body_rate")
 
@@ -235,12 +239,16 @@ class HttpServer:
             acceptor.close()
         with self._states_lock:
             states = list(self.loop_states.values())
-        for st in states:
-            st.loop.run_in_loop(st.close_idle)
         loop = self.tcp.loop
-        deadline = loop.time() + self.graceful_timeout
+        start = loop.time()
+        deadline = start + self.graceful_timeout
 
         def check():
+            # again and again: a connection that just got its request in
+            # stays until answered; fresh ones get FRESH_GRACE to send theirs
+            fresh_too = loop.time() >= start + FRESH_GRACE
+            for st in states:
+                st.loop.run_in_loop(lambda st=st: st.close_idle(fresh_too))
             busy = sum(len(s.connections) for s in states)
             if busy == 0 or loop.time() >= deadline:
                 if busy:

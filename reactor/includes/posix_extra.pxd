@@ -57,7 +57,9 @@ cdef extern from "<sys/socket.h>" nogil:
     enum:
         MSG_NOSIGNAL
         MSG_DONTWAIT
+        MSG_PEEK
     ssize_t send(int fd, const void *buf, size_t n, int flags)
+    ssize_t recv(int fd, void *buf, size_t n, int flags)
 
 cdef extern from "<unistd.h>" nogil:
     ssize_t read(int fd, void *buf, size_t n)
