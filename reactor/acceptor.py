@@ -44,6 +44,9 @@ class Acceptor:
         self.new_connection_callback = new_connection_callback
         self.channel = Channel(loop, sock.fileno(), read_callback=self._handle_read)
         self._spare = _open_spare()
+        # connections taken per readable event: a batch is cheaper, but when
+        # several processes share the socket, 1 spreads them (nginx's default)
+        self.accept_batch = ACCEPT_BATCH
         self._listening = False
         self._last_fd_warning = 0.0
 
@@ -86,7 +89,7 @@ class Acceptor:
 
     def _handle_read(self):
         lfd = self.sock.fileno()
-        for _ in range(ACCEPT_BATCH):
+        for _ in range(self.accept_batch):
             try:
                 fd, peer = accept_connection(lfd, self.nodelay)
             except BlockingIOError:

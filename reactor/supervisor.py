@@ -138,11 +138,15 @@ class Supervisor:
         timeout = TICK
         if self._spawn_after > now:
             timeout = min(timeout, self._spawn_after - now)
-        fds = [self._wake_r] + [w.fd for w in self.workers.values() if w.fd >= 0]
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        for w in self.workers.values():
+            if w.fd >= 0:
+                poller.register(w.fd, select.POLLIN)
         try:
-            readable, _, _ = select.select(fds, [], [], max(0.0, timeout))
+            readable = {fd for fd, _ in poller.poll(max(0.0, timeout) * 1000.0)}
         except InterruptedError:
-            readable = []
+            readable = set()
         if self._wake_r in readable:
             self._drain(self._wake_r)
         for w in list(self.workers.values()):
@@ -198,9 +202,19 @@ class Supervisor:
         close = [self._wake_r, self._wake_w, r] + [x.fd for x in self.workers.values()]
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(r)
+            os.close(w)
+            self._free_slots.append(slot)
+            self._failures += 1
+            self._spawn_after = time.monotonic() + min(0.1 * 2 ** self._failures, 10.0)
+            log.error("cannot start a worker: fork failed: %s", exc)
+            return
         if pid == 0:
-            _worker.run_worker(cfg, self.listeners, w, heart, master, limit, close)
+            siblings = self.target > 1 and not cfg.reuse_port
+            _worker.run_worker(cfg, self.listeners, w, heart, master, limit, close, siblings)
         os.close(w)
         os.set_blocking(r, False)
         wk = _Worker(self._numbers, pid, self.gen, slot, r)

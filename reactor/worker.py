@@ -177,8 +177,9 @@ def tell(fd, msg):
 
 
 def run_worker(config, listeners, status_fd, heartbeat, master_pid, max_requests,
-               close_fds=()):
-    """The body of a forked worker.  Never returns."""
+               close_fds=(), siblings=False):
+    """The body of a forked worker.  Never returns.  ``siblings``: other
+    workers accept on the same sockets."""
     code = 1
     try:
         _reset_signals()
@@ -192,10 +193,18 @@ def run_worker(config, listeners, status_fd, heartbeat, master_pid, max_requests
             os._exit(0)
         kind, app = load_application(config)
         sockets = [lst.worker_socket(config.backlog) for lst in listeners]
+        for lst in listeners:
+            if lst.per_worker:
+                lst.sock.close()    # the master's bound address; this worker has its own
         server, http = build_server(config, kind, app, sockets)
         interval = min(1.0, config.timeout / 4.0) if config.timeout else 1.0
 
         def ready():
+            if siblings:
+                # several workers share each socket: take one connection per
+                # wakeup, so an idle worker gets its share of a burst
+                for acceptor in http.tcp.acceptors:
+                    acceptor.accept_batch = 1
             _Beats(http, heartbeat, interval, master_pid, max_requests, status_fd)
             tell(status_fd, b"S")
 
