@@ -28,7 +28,7 @@ from reactor.config import Config, make_config
 from reactor.listeners import BindError
 from reactor.supervisor import Supervisor
 
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
 _TYPES = {"int": int, "optint": int, "float": float}
 
