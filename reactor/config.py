@@ -96,7 +96,7 @@ class Config:
         "--reload", kind="bool",
         help="development: restart the workers when a .py file under the app's directory "
              "(or --reload-dir) changes"))
-    reload_dirs: List[str] = field(default_factory=list, metadata=_opt(
+    reload_dir: List[str] = field(default_factory=list, metadata=_opt(
         "--reload-dir", kind="list", metavar="DIR",
         help="watch DIR for --reload (repeatable; default: --app-dir or the current "
              "directory)"))

@@ -409,7 +409,7 @@ class Supervisor:
 
     def _reload_dirs(self):
         cfg = self.config
-        return cfg.reload_dirs or [cfg.app_dir or os.getcwd()]
+        return cfg.reload_dir or [cfg.app_dir or os.getcwd()]
 
     def _scan(self):
         seen = {}
