@@ -19,7 +19,6 @@ returns: the process ends with ``os._exit``.  The worker
   stops (a handler stuck holding the GIL, a deadlock) stops its beat.
 """
 import ctypes
-import ctypes.util
 import faulthandler
 import importlib
 import logging
@@ -94,9 +93,8 @@ def load_application(config):
 
 
 def _die_with_parent():
-    libc_name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)    # the process's own symbols: libc's
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
         pass        # not Linux: the parent check in the timer still applies
