@@ -13,9 +13,11 @@ from reactor._http_request import Headers as Headers, HttpParseError as HttpPars
 from reactor._sync import Cond as Cond, Mutex as Mutex
 from reactor._tcp_connection import TcpConnection as TcpConnection
 from reactor.acceptor import Acceptor as Acceptor
+from reactor.config import Config as Config
 from reactor.event_loop_thread import EventLoopThread as EventLoopThread
 from reactor.http_response import HttpResponse as HttpResponse
 from reactor.http_server import HttpServer as HttpServer
+from reactor.supervisor import run as run
 from reactor.tcp_server import TcpServer as TcpServer
 from reactor.thread_pool import ThreadPool as ThreadPool
 
@@ -27,4 +29,5 @@ __all__ = [
     "EventLoop", "TimerHandle", "EventLoopThread", "ThreadPool",
     "Acceptor", "TcpConnection", "TcpServer",
     "HttpServer", "HttpRequest", "HttpResponse", "Headers", "HttpParseError",
+    "Config", "run",
 ]

@@ -1,14 +1,10 @@
 import argparse
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from reactor._http_request import HttpRequest
-from reactor.http_response import HttpResponse
-from reactor.http_server import HttpServer
+from reactor.config import Config
 
-DEMO_PAGE: bytes
-
-def make_demo(server_ref: list[HttpServer]) -> Callable[[HttpRequest], HttpResponse]: ...
 def build_parser() -> argparse.ArgumentParser: ...
-def server_kwargs(args: argparse.Namespace) -> dict[str, Any]: ...
+def load_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Config, None] | tuple[None, str]: ...
 def main(argv: Sequence[str] | None = None) -> int: ...

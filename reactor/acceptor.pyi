@@ -18,6 +18,7 @@ class Acceptor:
     nodelay: bool
     new_connection_callback: Callable[[int, tuple[str, int]], object] | None
     channel: Channel
+    accept_batch: int
     def __init__(
         self,
         loop: EventLoop,

@@ -1,5 +1,6 @@
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterable
 
 from typing_extensions import Self, TypedDict, Unpack
 
@@ -13,6 +14,9 @@ from reactor.tcp_server import TcpServer
 log: logging.Logger
 
 ACCESS_FLUSH_INTERVAL: float
+
+# a graceful stop gives a just-accepted connection this long to send its first request
+FRESH_GRACE: float
 
 # A handler takes the HttpRequest and returns an HttpResponse, bytes, str or
 # an iterable of bytes/str chunks (streamed), or DEFER to answer later (see
@@ -42,6 +46,7 @@ class _ServerOptions(_Limits, total=False):
     backlog: int
     graceful_timeout: float
     name: str
+    sockets: Iterable[socket.socket] | None
 
 class HttpServer:
     """An HTTP/1.1 server: ``HttpServer(handler, host, port, threads, dispatcher, **limits)``.
@@ -69,6 +74,7 @@ class HttpServer:
         backlog: int = 1024,
         graceful_timeout: float = 10.0,
         name: str = "reactor-http",
+        sockets: Iterable[socket.socket] | None = None,
         **limits: Unpack[_Limits],
     ) -> None: ...
     def handle(self, request: HttpRequest) -> object: ...

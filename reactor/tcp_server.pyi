@@ -1,6 +1,6 @@
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from typing_extensions import Self
 
@@ -30,7 +30,7 @@ class TcpServer:
     on_high_water_mark: Callable[[TcpConnection, int], object] | None
     connections: dict[int, TcpConnection]
     thread_pool: ThreadPool | None
-    acceptor: Acceptor | None
+    acceptors: list[Acceptor]
     def __init__(
         self,
         loop: EventLoop | None = None,
@@ -49,11 +49,16 @@ class TcpServer:
         high_water_mark: int | None = None,
         on_high_water_mark: Callable[[TcpConnection, int], object] | None = None,
         sock: socket.socket | None = None,
+        sockets: Iterable[socket.socket] | None = None,
     ) -> None: ...
     def on_connection(self, conn: TcpConnection) -> None: ...
     def on_message(self, conn: TcpConnection, buffer: Buffer) -> None: ...
     def on_write_complete(self, conn: TcpConnection) -> None: ...
     def on_close(self, conn: TcpConnection) -> None: ...
+    @property
+    def acceptor(self) -> Acceptor | None: ...
+    @property
+    def sockets(self) -> list[socket.socket]: ...
     @property
     def port(self) -> int: ...
     def pool_init(self, loop: EventLoop) -> None: ...

@@ -1,5 +1,4 @@
 import logging
-from argparse import Namespace
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -82,4 +81,3 @@ class WSGIServer:
 
 def serve(app: WSGIApplication, **options: Unpack[_WSGIOptions]) -> None: ...
 def load_app(spec: str, app_dir: str | None = None) -> WSGIApplication: ...
-def main_from_args(args: Namespace) -> int: ...

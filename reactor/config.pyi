@@ -1,0 +1,139 @@
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from _typeshed.wsgi import WSGIApplication
+from typing_extensions import Self, TypedDict
+
+ENV_PREFIX: Final = "REACTOR_"
+
+# the HttpServer limits a Config carries (field names)
+HTTP_LIMITS: Final[tuple[str, ...]]
+
+class _HttpOptions(TypedDict):
+    """``Config.http_options()``: keywords for ``HttpServer``."""
+
+    threads: int
+    dispatcher: str | None
+    max_connections: int | None
+    graceful_timeout: float
+    backlog: int
+    access_log_format: str | None
+    access_ring_size: int
+    max_request_line: int
+    max_header_size: int
+    max_headers: int
+    max_body_size: int
+    keep_alive_timeout: float
+    header_timeout: float
+    body_timeout: float
+    min_body_rate: float
+
+class _WSGIExtraOptions(TypedDict):
+    """``Config.wsgi_options()``: keywords ``WSGIServer`` takes on top."""
+
+    handler_threads: int
+    root_path: str
+    forwarded_allow_ips: str
+    handler_warn_time: float
+
+class _ConfigOptions(TypedDict, total=False):
+    """Config's fields (but ``app``) as keywords: ``reactor.run(app, **options)``.
+    Values are converted as from a config file: a single ``bind`` string is
+    one address, ``umask`` may be an octal string."""
+
+    bind: str | list[str] | tuple[str, ...]
+    host: str
+    port: int
+    umask: int | str | None
+    reuse_port: bool
+    backlog: int
+    workers: int
+    threads: int
+    dispatcher: str | None
+    handler_threads: int
+    timeout: float
+    graceful_timeout: float
+    max_requests: int
+    max_requests_jitter: int
+    pid: str | None
+    reload: bool
+    reload_dir: str | list[str] | tuple[str, ...]
+    keep_alive_timeout: float
+    header_timeout: float
+    body_timeout: float
+    min_body_rate: float
+    max_request_line: int
+    max_header_size: int
+    max_headers: int
+    max_body_size: int
+    max_connections: int | None
+    access_log: str | None
+    access_log_format: str | None
+    access_log_buffer: int
+    log_config: str | None
+    log_level: str
+    app_dir: str | None
+    root_path: str
+    handler_warn_time: float
+    forwarded_allow_ips: str
+    config: str | None
+
+@dataclass
+class Config:
+    """Settings; see ``python -m reactor --help`` for each one."""
+
+    app: str | WSGIApplication | None = None
+    bind: list[str] = ...
+    host: str = "127.0.0.1"
+    port: int = 8080
+    umask: int | None = None
+    reuse_port: bool = False
+    backlog: int = 1024
+    workers: int = 1
+    threads: int = ...
+    dispatcher: str | None = None
+    handler_threads: int = 0
+    timeout: float = 30.0
+    graceful_timeout: float = 10.0
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    pid: str | None = None
+    reload: bool = False
+    reload_dir: list[str] = ...
+    keep_alive_timeout: float = 5.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    min_body_rate: float = 500.0
+    max_request_line: int = 8192
+    max_header_size: int = 65536
+    max_headers: int = 100
+    max_body_size: int = 16777216
+    max_connections: int | None = None
+    access_log: str | None = None
+    access_log_format: str | None = None
+    access_log_buffer: int = 1024
+    log_config: str | None = None
+    log_level: str = "info"
+    app_dir: str | None = None
+    root_path: str = ""
+    handler_warn_time: float = 10.0
+    forwarded_allow_ips: str = "127.0.0.1"
+    config: str | None = None
+    @classmethod
+    def names(cls) -> list[str]: ...
+    def update(self, values: Mapping[str, object], source: str) -> Self: ...
+    def update_from_env(self, environ: Mapping[str, str] | None = None) -> Self: ...
+    def update_from_file(self, path: str) -> Self: ...
+    def validate(self) -> Self: ...
+    def binds(self) -> list[str]: ...
+    def http_options(self) -> _HttpOptions: ...
+    def wsgi_options(self) -> _WSGIExtraOptions: ...
+
+def make_config(
+    options: Mapping[str, object] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+    use_env: bool = True,
+) -> Config: ...

@@ -1,0 +1,46 @@
+import logging
+import mmap
+import socket
+from collections.abc import Iterable
+from typing import Literal, NoReturn
+
+from _typeshed.wsgi import WSGIApplication
+
+from reactor.config import Config
+from reactor.http_server import HttpServer
+from reactor.listeners import Listener
+from reactor.wsgi import WSGIServer
+
+BOOT_ERROR: int
+LOOP_SLOTS: int
+
+log: logging.Logger
+
+class Heartbeat:
+    """Slot ``index`` of a shared array of monotonic times, one per loop."""
+
+    mem: mmap.mmap
+    base: int
+    def __init__(self, mem: mmap.mmap, index: int) -> None: ...
+    def clear(self) -> None: ...
+    def beat(self, loop_index: int) -> None: ...
+    def oldest(self) -> float | None: ...
+
+def app_traceback(exc: BaseException) -> str: ...
+def load_application(
+    config: Config,
+) -> tuple[Literal["wsgi"], WSGIApplication] | tuple[Literal["demo"], None]: ...
+def build_server(
+    config: Config, kind: str, app: WSGIApplication | None, sockets: Iterable[socket.socket]
+) -> tuple[HttpServer | WSGIServer, HttpServer]: ...
+def tell(fd: int, msg: bytes) -> None: ...
+def run_worker(
+    config: Config,
+    listeners: Iterable[Listener],
+    status_fd: int,
+    heartbeat: Heartbeat,
+    master_pid: int,
+    max_requests: int,
+    close_fds: Iterable[int] = (),
+    siblings: bool = False,
+) -> NoReturn: ...
