@@ -31,6 +31,7 @@ import random
 import select
 import signal
 import sys
+import threading
 import time
 
 from reactor import worker as _worker
@@ -114,6 +115,9 @@ class Supervisor:
     # ---- the run ------------------------------------------------------------------
 
     def run(self):
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("the supervisor must run in the main thread: it handles "
+                               "signals and forks workers")
         cfg = self.config
         self.listeners = open_listeners(cfg.binds(), reuse_port=cfg.reuse_port,
                                         backlog=cfg.backlog, umask=cfg.umask)
@@ -175,7 +179,7 @@ class Supervisor:
                 self._spawn()
         ready = [w for w in serving if w.state == "ready"]
         # more workers serve than wanted (a successor is ready, or TTOU):
-        # drain the ones to retire first, then the newest
+        # drain the ones to retire first, then the oldest
         while len(ready) > self.target:
             ready.sort(key=lambda w: (w.gen == self.gen and not w.retire, w.gen, w.number))
             self._stop_worker(ready.pop(0), now)

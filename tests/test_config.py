@@ -282,3 +282,22 @@ def test_reactor_run_embedding(tmp_path, kind):
         assert srv.wait(8) == 0, srv.stderr()
         assert not any(alive(p) for p in workers)
         assert not os.path.exists(path)
+
+
+def test_run_outside_the_main_thread_is_a_clear_error():
+    # the master handles signals and forks: only the main thread may run it
+    import threading
+    import reactor
+    errors = []
+
+    def call():
+        try:
+            reactor.run(None, bind=["127.0.0.1:0"], workers=1, threads=0)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=call)
+    t.start()
+    t.join(10)
+    assert not t.is_alive()
+    assert errors and "main thread" in str(errors[0]), errors
