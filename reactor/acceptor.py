@@ -51,7 +51,8 @@ class Acceptor:
         self._last_fd_warning = 0.0
 
     @staticmethod
-    def _bind(host, port, reuse_port):
+    def _bind(host, port, reuse_port, v6only=False):
+        """A TCP socket bound to ``host:port`` (not listening yet)."""
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError("port must be an int in 0..65535, got %r" % (port,))
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -63,6 +64,8 @@ class Acceptor:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if v6only and family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(addr)
         except BaseException:
             sock.close()

@@ -22,6 +22,8 @@ import os
 import socket
 import stat
 
+from reactor.acceptor import Acceptor
+
 SD_LISTEN_FDS_START = 3
 
 
@@ -131,27 +133,18 @@ class Listener:
 
 def _bind_tcp(spec, host, port, reuse_port, backlog):
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
+        # [::] means IPv6 only, so that 0.0.0.0 can be bound beside it
+        sock = Acceptor._bind(host, port, reuse_port, v6only=True)
     except socket.gaierror as exc:
         raise BindError("cannot bind %s: %s" % (spec, exc.strerror or exc)) from None
-    family, type_, proto, _, addr = infos[0]
-    sock = socket.socket(family, type_, proto)
+    except OSError as exc:
+        raise BindError("cannot bind %s: %s" % (spec, exc)) from None
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(addr)
         if not reuse_port:
             sock.listen(backlog)
     except OSError as exc:
         sock.close()
         raise BindError("cannot bind %s: %s" % (spec, exc)) from None
-    except BaseException:
-        sock.close()
-        raise
     return Listener("tcp", spec, sock, per_worker=reuse_port)
 
 
