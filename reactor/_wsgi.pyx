@@ -208,9 +208,13 @@ cdef class WSGICore:
         env["QUERY_STRING"] = req.query
         env["SERVER_PROTOCOL"] = req.version
         peer = req.remote_addr
+        local = False
         if peer:
             env["REMOTE_ADDR"] = peer[0]
             env["REMOTE_PORT"] = str(peer[1])
+            # a unix-socket peer (no address) is on this machine: a proxy's, trusted
+            # like gunicorn trusts it
+            local = not peer[0]
         else:
             env["REMOTE_ADDR"] = ""
             env["REMOTE_PORT"] = ""
@@ -238,7 +242,7 @@ cdef class WSGICore:
                 env["SERVER_NAME"] = host.rsplit(":", 1)[0] if ":" in host else host
         if body and _CL not in env:
             env[_CL] = str(len(body))
-        if self.trust_all or (self.trusted and env["REMOTE_ADDR"] in self.trusted):
+        if self.trust_all or local or (self.trusted and env["REMOTE_ADDR"] in self.trusted):
             self.apply_forwarded(env)
         return env
 

@@ -324,7 +324,7 @@ class WSGIServer:
         if options.get("sockets") is not None:
             server_name, server_port = self.http.tcp.address
             if not server_port:         # a unix socket: there is no TCP name
-                server_name = "localhost"
+                server_name, server_port = "localhost", 80
         self.adapter = WSGIAdapter(app, server_name, server_port, root_path, forwarded_allow_ips,
                                    multithread=True, track_active=handler_threads > 0)
         # the access log reads REMOTE_ADDR (a trusted proxy's client) and {name}e
