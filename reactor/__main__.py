@@ -26,7 +26,7 @@ import sys
 import reactor
 from reactor.config import Config, make_config
 from reactor.listeners import BindError
-from reactor.supervisor import Supervisor
+from reactor.supervisor import StartError, Supervisor
 
 _LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
@@ -173,7 +173,7 @@ def load_config(argv=None, environ=None):
         return None, ("--access-log took %r as its FILE: put the APP before the options, or "
                       "write --access-log=- (stdout) or --access-log FILE" % access)
     try:
-        return make_config(ns, environ=environ), None
+        return make_config(ns, environ=environ, source=None), None
     except ValueError as exc:
         return None, str(exc)
 
@@ -190,7 +190,7 @@ def main(argv=None):
         return 2
     try:
         return Supervisor(cfg, on_ready=_banner(cfg)).run()
-    except BindError as exc:
+    except (BindError, StartError) as exc:
         print("reactor: %s" % exc, file=sys.stderr)
         return 2
 

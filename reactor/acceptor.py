@@ -51,7 +51,7 @@ class Acceptor:
         self._last_fd_warning = 0.0
 
     @staticmethod
-    def _bind(host, port, reuse_port, v6only=False):
+    def _bind(host, port, reuse_port):
         """A TCP socket bound to ``host:port`` (not listening yet)."""
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError("port must be an int in 0..65535, got %r" % (port,))
@@ -64,8 +64,6 @@ class Acceptor:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if v6only and family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(addr)
         except BaseException:
             sock.close()
@@ -91,8 +89,12 @@ class Acceptor:
         self.channel.enable_reading()
 
     def _handle_read(self):
+        if self.sock is None:
+            return          # closed earlier in this batch of events
         lfd = self.sock.fileno()
         for _ in range(self.accept_batch):
+            if self.sock is None:
+                return      # a callback closed us: lfd may name another file now
             try:
                 fd, peer = accept_connection(lfd, self.nodelay)
             except BlockingIOError:

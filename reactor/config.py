@@ -76,7 +76,9 @@ class Config:
         "-t", "--timeout", kind="float", metavar="S",
         help="replace a worker whose event loops stop heart-beating for S seconds (a "
              "handler stuck holding the GIL, a deadlock); its stacks are dumped first "
-             "(default 30; 0 = never)"))
+             "(default 30; 0 = never). With --handler-threads 0 handlers run on the "
+             "loops, so one request running longer than S counts as a hang: give slow "
+             "handlers --handler-threads"))
     graceful_timeout: float = field(default=10.0, metadata=_opt(
         "--graceful-timeout", kind="float", metavar="S",
         help="on SIGTERM/SIGINT, reload or retirement, wait up to S seconds for in-flight "
@@ -163,7 +165,7 @@ class Config:
     forwarded_allow_ips: str = field(default="127.0.0.1", metadata=_opt(
         "--forwarded-allow-ips", kind="str", metavar="IPS",
         help="comma-separated proxy IPs trusted for X-Forwarded-For/Proto ('*' = any; "
-             "default 127.0.0.1)"))
+             "default 127.0.0.1); peers on a unix socket are always trusted"))
     config: Optional[str] = field(default=None, metadata=_opt(
         "-c", "--config", kind="optstr", metavar="FILE",
         help="read settings from FILE: .toml (top-level keys) or .py (module-level "
@@ -176,15 +178,19 @@ class Config:
         return [f.name for f in dataclasses.fields(cls)]
 
     def update(self, values, source):
-        """Set fields from a mapping (a file's or keywords); ``source`` names
-        where they came from in errors.  Values are converted and checked."""
+        """Set fields from a mapping (a file's, keywords or flags); ``source``
+        names where they came from in errors (``None``: command-line flags,
+        named as flags).  Values are converted and checked."""
         fields = {f.name: f for f in dataclasses.fields(self)}
         for key, value in values.items():
             name = key.replace("-", "_")
             f = fields.get(name)
-            if f is None or (name == "config" and source != "keywords"):
-                raise ValueError("%s: unknown setting %r" % (source, key))
-            setattr(self, name, _convert(f, value, "%s: %s" % (source, key)))
+            if f is None or (name == "config" and source is not None
+                             and source != "keywords"):
+                raise ValueError("%s: unknown setting %r" % (source or "flags", key))
+            where = "--" + name.replace("_", "-") if source is None else \
+                "%s: %s" % (source, key)
+            setattr(self, name, _convert(f, value, where))
         return self
 
     def update_from_env(self, environ=None):
@@ -195,6 +201,10 @@ class Config:
             if f.name in ("app", "config"):
                 continue
             raw = env.get(ENV_PREFIX + f.name.upper())
+            if f.name == "port" and raw is not None and "://" in raw:
+                # a Kubernetes Service named "reactor" sets REACTOR_PORT=tcp://IP:PORT
+                # in every pod: an address of that service, not our setting
+                continue
             if raw is not None:
                 setattr(self, f.name, _convert(f, raw, ENV_PREFIX + f.name.upper(),
                                                from_text=True))
@@ -339,8 +349,11 @@ def _convert(f, value, where, from_text=False):
                 return value
             if isinstance(value, str):
                 v = value.strip()
-                return int(v, 8) if v.isdigit() else int(v, 0)
-            raise ValueError("expected an octal mode")
+                try:
+                    return int(v, 8) if v.isdigit() else int(v, 0)
+                except ValueError:
+                    pass
+            raise ValueError("expected an octal mode such as 007 or 0o022")
         if kind in ("str", "optstr", "access_log"):
             if not isinstance(value, str):
                 raise ValueError("expected a string")
@@ -352,8 +365,10 @@ def _convert(f, value, where, from_text=False):
     raise AssertionError("unknown kind %r" % kind)
 
 
-def make_config(options=None, *, environ=None, config_file=None, use_env=True):
-    """Defaults, then ``config_file``, then the environment, then ``options``."""
+def make_config(options=None, *, environ=None, config_file=None, use_env=True,
+                source="keywords"):
+    """Defaults, then ``config_file``, then the environment, then ``options``
+    (``source`` names them in errors; None: command-line flags)."""
     cfg = Config()
     path = config_file or (options or {}).get("config")
     if path:
@@ -362,5 +377,5 @@ def make_config(options=None, *, environ=None, config_file=None, use_env=True):
     if use_env:
         cfg.update_from_env(environ)
     if options:
-        cfg.update({k: v for k, v in options.items() if k != "config"}, "keywords")
+        cfg.update({k: v for k, v in options.items() if k != "config"}, source)
     return cfg.validate()

@@ -206,8 +206,12 @@ class HttpServer:
         loop = self.tcp.loop
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             def on_signal(signum, frame):
+                # a Python signal handler runs between any two bytecodes of the
+                # main thread, also inside a callback of the loop (the acceptor's):
+                # queue the shutdown for the loop's next safe point instead
                 log.info("received %s: stopping gracefully", signal.Signals(signum).name)
-                loop.run_in_loop(self._begin_shutdown)
+                loop.queue_in_loop(self._begin_shutdown)
+                loop.wakeup()       # ... and get there at once
             signal.signal(signal.SIGINT, on_signal)
             signal.signal(signal.SIGTERM, on_signal)
             wakeup = SignalWakeup(loop).install()   # a signal always wakes the loop
@@ -276,6 +280,7 @@ class HttpServer:
             base_thread = self.tcp._base_thread
             try:
                 loop.queue_in_loop(self._begin_shutdown)
+                loop.wakeup()       # ... and get there at once
             except RuntimeError:
                 pass
             # the base loop stops itself when draining is over; wait for it

@@ -18,6 +18,7 @@ systemd socket activation (``LISTEN_PID`` equal to our pid and
 ``LISTEN_FDS=n``): fds 3 .. 3+n-1 are used, and the variables are removed
 from the environment so that children do not take them again.
 """
+import logging
 import os
 import socket
 import stat
@@ -25,6 +26,8 @@ import stat
 from reactor.acceptor import Acceptor
 
 SD_LISTEN_FDS_START = 3
+
+log = logging.getLogger("reactor.supervisor")
 
 
 class BindError(ValueError):
@@ -85,6 +88,16 @@ class Listener:
         self.sock = sock
         self.per_worker = per_worker
         self.unlink_path = unlink_path      # a unix socket file this process created
+        self._file_id = None                # its (st_dev, st_ino): never unlink another's
+        if unlink_path is not None:
+            st = os.lstat(unlink_path)
+            self._file_id = (st.st_dev, st.st_ino)
+
+    @property
+    def owned(self):
+        """True when this process bound the socket (``--bind`` TCP or unix),
+        false for one it was given (``fd://``, systemd), whose owner keeps it."""
+        return self.kind in ("tcp", "unix")
 
     @property
     def family(self):
@@ -124,7 +137,7 @@ class Listener:
         if self.unlink_path is not None:
             try:
                 st = os.lstat(self.unlink_path)
-                if stat.S_ISSOCK(st.st_mode):
+                if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == self._file_id:
                     os.unlink(self.unlink_path)
             except OSError:
                 pass
@@ -133,8 +146,8 @@ class Listener:
 
 def _bind_tcp(spec, host, port, reuse_port, backlog):
     try:
-        # [::] means IPv6 only, so that 0.0.0.0 can be bound beside it
-        sock = Acceptor._bind(host, port, reuse_port, v6only=True)
+        # the system's default dual-stack: [::] takes IPv4 as well, as before
+        sock = Acceptor._bind(host, port, reuse_port)
     except socket.gaierror as exc:
         raise BindError("cannot bind %s: %s" % (spec, exc.strerror or exc)) from None
     except OSError as exc:
@@ -238,10 +251,17 @@ def open_listeners(binds, reuse_port=False, backlog=1024, umask=None, environ=No
     opened so far is closed and BindError names the failing address."""
     done = systemd_listeners(environ)
     if done:
+        log.info("serving the %d socket(s) systemd passed (LISTEN_FDS); --bind, --host and "
+                 "--port are not used", len(done))
         return done
+    fds = set()
     try:
         for spec in binds:
             kind, addr = parse_bind(spec)
+            if kind == "fd":
+                if addr in fds:
+                    raise BindError("--bind %s: fd %d is given twice" % (spec, addr))
+                fds.add(addr)
             if kind == "tcp":
                 done.append(_bind_tcp(spec, addr[0], addr[1], reuse_port, backlog))
             elif kind == "unix":

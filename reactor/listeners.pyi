@@ -1,8 +1,11 @@
+import logging
 import socket
 from collections.abc import Iterable, MutableMapping
 from typing import Final, Literal
 
 SD_LISTEN_FDS_START: Final = 3
+
+log: logging.Logger
 
 _Kind = Literal["tcp", "unix", "fd"]
 
@@ -32,6 +35,8 @@ class Listener:
         per_worker: bool = False,
         unlink_path: str | None = None,
     ) -> None: ...
+    @property
+    def owned(self) -> bool: ...
     @property
     def family(self) -> socket.AddressFamily: ...
     def url(self) -> str: ...

@@ -15,6 +15,7 @@ HUP         rolling reload: a new generation of workers (a fresh import of
             the app); each one that is ready lets an old one drain.  If the
             new ones fail to import, the old ones keep serving
 TTIN, TTOU  one worker more, one fewer
+USR1        reopen the log files (after logrotate), in the master and workers
 =========== ================================================================
 
 A worker that dies is replaced at once and its exit cause logged; one that
@@ -47,7 +48,11 @@ DUMP_GRACE = 1.0                # after the stack dump of a hung worker, before 
 RELOAD_POLL = 1.0
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
-            signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD)
+            signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class StartError(ValueError):
+    """The master cannot start (e.g. its --pid file cannot be written)."""
 
 
 class _Worker:
@@ -102,10 +107,13 @@ class Supervisor:
         self._heart = None
         self._signals = []
         self._wake_r = self._wake_w = -1
+        self._old_wakeup = -1
+        self._old_handlers = {}
         self._stopping = None       # None, "graceful" or "quick"
         self._ever_ready = False
         self._announced = False
-        self._failures = 0
+        self._failures = 0          # workers in a row that died soon after they started
+        self._last_failure = 0.0
         self._spawn_after = 0.0
         self._exit_code = 0
         self._reload_state = None
@@ -206,9 +214,13 @@ class Supervisor:
         close = [self._wake_r, self._wake_w, r] + [x.fd for x in self.workers.values()]
         sys.stdout.flush()
         sys.stderr.flush()
+        # signals wait until the child has its own handlers (else the child's copy
+        # of ours would swallow a TERM meant for it)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         try:
             pid = os.fork()
         except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(r)
             os.close(w)
             self._free_slots.append(slot)
@@ -218,7 +230,9 @@ class Supervisor:
             return
         if pid == 0:
             siblings = self.target > 1 and not cfg.reuse_port
-            _worker.run_worker(cfg, self.listeners, w, heart, master, limit, close, siblings)
+            _worker.run_worker(cfg, self.listeners, w, heart, master, limit, close, siblings,
+                               mask)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(w)
         os.set_blocking(r, False)
         wk = _Worker(self._numbers, pid, self.gen, slot, r)
@@ -261,19 +275,41 @@ class Supervisor:
         if b"R" in data and not w.retire:
             w.retire = True
             log.info("%r reached --max-requests; starting its successor", w)
+        if b"D" in data and w.state != "stopping":
+            # it drains on its own (someone sent it SIGTERM): replace it now
+            log.info("%r is draining (signalled directly); starting its successor", w)
+            w.state = "stopping"
+            w.expected_exit = True
+            w.kill_at = time.monotonic() + self.config.graceful_timeout + KILL_GRACE
+
+    def _exited(self):
+        """``(pid, status)`` of children that have exited: our workers only,
+        unless we are PID 1 (a container's init), which must reap everyone."""
+        if os.getpid() == 1:
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    return
+                if pid == 0:
+                    return
+                yield pid, status
+        for pid in list(self.workers):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0       # reaped by someone else: gone all the same
+            if done:
+                yield pid, status
 
     def _reap(self):
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in self._exited():
             w = self.workers.pop(pid, None)
             if w is None:
                 continue
             self._free_slots.append(w.slot)
+            if w.fd >= 0:
+                self._read_status(w)        # a ready byte written just before it died
             if w.fd >= 0:
                 os.close(w.fd)
                 w.fd = -1
@@ -314,12 +350,11 @@ class Supervisor:
         lived = now - w.started
         if lived < STABLE_AFTER or boot_error:
             self._failures += 1
+            self._last_failure = now
             if self._failures > 1:
                 delay = min(0.1 * 2 ** (self._failures - 2), 10.0)
                 self._spawn_after = now + delay
                 log.warning("workers keep dying at start: next one in %.1fs", delay)
-        else:
-            self._failures = 0
 
     def _check_workers(self, now):
         timeout = self.config.timeout
@@ -329,8 +364,9 @@ class Supervisor:
                 w.kill_at = None
                 self._kill(w, signal.SIGKILL)
                 continue
-            if w.state == "ready" and w.ready_at and now - w.ready_at > STABLE_AFTER \
-                    and self._failures and not self._stopping:
+            if self._failures and w.state == "ready" and w.started > self._last_failure \
+                    and now - w.ready_at > STABLE_AFTER:
+                # a worker started after the last failure has stayed up: the cause is gone
                 self._failures = 0
             if timeout and w.state == "ready":
                 last = _worker.Heartbeat(self._heart, w.slot).oldest() or w.ready_at
@@ -338,7 +374,6 @@ class Supervisor:
                     log.error("%r: an event loop has not run for %.1fs (--timeout %g): "
                               "dumping its stacks and killing it", w, now - last, timeout)
                     w.hung = True
-                    self._kill(w, signal.SIGUSR2)
                     self._stop_worker(w, now, sig=signal.SIGUSR2, grace=DUMP_GRACE)
 
     # ---- signals -----------------------------------------------------------------------
@@ -347,13 +382,12 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        self._old_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
 
         def on_signal(signum, frame):
             self._signals.append(signum)
 
-        for sig in _SIGNALS:
-            signal.signal(sig, on_signal)
+        self._old_handlers = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
 
     def _handle_signal(self, sig):
         if sig == signal.SIGCHLD:
@@ -381,6 +415,13 @@ class Supervisor:
             if self.target > 1:
                 self.target -= 1
             log.info("received SIGTTOU: %d workers", self.target)
+        elif sig == signal.SIGUSR1:
+            log.info("received SIGUSR1: reopening the log files")
+            _worker.reopen_log_files()
+            for w in list(self.workers.values()):
+                self._kill(w, signal.SIGUSR1)
+        else:
+            log.warning("received %s: ignored (SIGHUP reloads)", name)
 
     def reload(self):
         """Start a new generation of workers; the old ones drain as the new
@@ -392,6 +433,12 @@ class Supervisor:
     def _begin_stop(self, how):
         now = time.monotonic()
         self._stopping = how
+        # refuse new connections at once rather than queue them for nobody (the
+        # workers close their copies as they begin to drain); a socket we were
+        # given (fd://, systemd) stays with its owner, who queues for our successor
+        for lst in self.listeners:
+            if lst.owned:
+                lst.close()
         for w in list(self.workers.values()):
             if how == "graceful":
                 self._stop_worker(w, now)
@@ -449,9 +496,17 @@ class Supervisor:
         if not path:
             return
         tmp = "%s.%d.tmp" % (path, os.getpid())
-        with open(tmp, "w") as f:
-            f.write("%d\n" % os.getpid())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w") as f:
+                f.write("%d\n" % os.getpid())
+            os.replace(tmp, path)
+        except OSError as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise StartError("cannot write the --pid file %s: %s"
+                             % (path, exc.strerror or exc)) from None
         self._pid_written = True
 
     def _cleanup(self):
@@ -474,9 +529,10 @@ class Supervisor:
             except OSError:
                 pass
         if self._wake_w >= 0:
-            signal.set_wakeup_fd(-1)
-            for sig in _SIGNALS:
-                signal.signal(sig, signal.SIG_DFL)
+            # an embedding program gets its own handlers back
+            signal.set_wakeup_fd(self._old_wakeup)
+            for sig, old in self._old_handlers.items():
+                signal.signal(sig, old if old is not None else signal.SIG_DFL)
             os.close(self._wake_r)
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1

@@ -17,6 +17,9 @@ KILL_GRACE: float
 DUMP_GRACE: float
 RELOAD_POLL: float
 
+class StartError(ValueError):
+    """The master cannot start (e.g. its --pid file cannot be written)."""
+
 class _Worker:
     number: int
     pid: int

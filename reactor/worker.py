@@ -4,8 +4,9 @@ The supervisor forks a worker and calls ``run_worker`` in it, which never
 returns: the process ends with ``os._exit``.  The worker
 
 * resets the master's signal handling: SIGTERM/SIGINT drain (the server's
-  graceful stop), SIGQUIT exits at once, SIGHUP/SIGTTIN/SIGTTOU are
-  ignored (they are the master's), SIGUSR2 dumps every thread's stack
+  graceful stop), SIGQUIT exits at once, SIGUSR1 reopens the log files,
+  SIGHUP/SIGTTIN/SIGTTOU are ignored (they are the master's), SIGUSR2 dumps
+  every thread's stack
   (faulthandler; the master sends it to a hung worker before killing it);
 * asks the kernel to SIGTERM it when the master dies (no orphans), and
   also checks its parent from a timer;
@@ -14,7 +15,8 @@ returns: the process ends with ``os._exit``.  The worker
   exits with ``BOOT_ERROR``;
 * reports on a pipe to the master: ``S`` once it serves, ``R`` once it has
   served its ``--max-requests`` (the master then starts a successor and
-  stops this one when the successor is ready);
+  stops this one when the successor is ready), ``D`` when it begins to
+  drain (the master may not have asked: a successor starts at once);
 * writes a heartbeat from every event loop into shared memory; a loop that
   stops (a handler stuck holding the GIL, a deadlock) stops its beat.
 """
@@ -100,10 +102,28 @@ def _die_with_parent():
         pass        # not Linux: the parent check in the timer still applies
 
 
+def reopen_log_files():
+    """Reopen every logging.FileHandler's file (after logrotate moved it)."""
+    for ref in list(logging._handlerList):
+        h = ref()
+        if not isinstance(h, logging.FileHandler):
+            continue
+        h.acquire()
+        try:
+            if h.stream is not None:
+                h.stream.close()
+            h.stream = h._open()
+        except OSError as exc:
+            log.error("cannot reopen the log file %s: %s", h.baseFilename, exc)
+        finally:
+            h.release()
+
+
 def _reset_signals():
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, lambda *_: reopen_log_files())
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -167,6 +187,21 @@ class _Beats:
             tell(self.status_fd, b"R")
 
 
+def _tell_on_drain(status_fd):
+    """Wrap the server's SIGTERM/SIGINT handlers: the master hears ``D`` when
+    this worker begins to drain, also when someone else sent the signal, and
+    starts a successor at once."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        drain = signal.getsignal(sig)
+        if not callable(drain):
+            continue
+
+        def handler(signum, frame, drain=drain):
+            tell(status_fd, b"D")
+            drain(signum, frame)
+        signal.signal(sig, handler)
+
+
 def tell(fd, msg):
     try:
         os.write(fd, msg)
@@ -175,12 +210,15 @@ def tell(fd, msg):
 
 
 def run_worker(config, listeners, status_fd, heartbeat, master_pid, max_requests,
-               close_fds=(), siblings=False):
+               close_fds=(), siblings=False, sigmask=None):
     """The body of a forked worker.  Never returns.  ``siblings``: other
-    workers accept on the same sockets."""
+    workers accept on the same sockets; ``sigmask``: the signal mask to
+    restore once the worker's own handlers are in place."""
     code = 1
     try:
         _reset_signals()
+        if sigmask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
         _die_with_parent()
         for fd in close_fds:
             try:
@@ -204,6 +242,7 @@ def run_worker(config, listeners, status_fd, heartbeat, master_pid, max_requests
                 for acceptor in http.tcp.acceptors:
                     acceptor.accept_batch = 1
             _Beats(http, heartbeat, interval, master_pid, max_requests, status_fd)
+            _tell_on_drain(status_fd)
             tell(status_fd, b"S")
 
         server.serve_forever(on_ready=ready)

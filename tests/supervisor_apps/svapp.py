@@ -7,6 +7,7 @@ knows which worker answered and which code it ran.  Endpoints:
 - ``/spin``: ``while True: pass`` (a hung handler; the eval loop still drops the GIL);
 - ``/gil``: a C loop that never releases the GIL (``sum`` over ``itertools.repeat``);
 - ``/crash``: ``os._exit(1)``;
+- ``/env``: ``scheme=<wsgi.url_scheme> remote=<REMOTE_ADDR> port=<SERVER_PORT>``;
 - anything else: answer at once.
 """
 import itertools
@@ -45,6 +46,13 @@ def app(environ, start_response):
         hold_gil()
     elif path == "/crash":
         os._exit(1)
+    elif path == "/env":
+        body = ("scheme=%s remote=%s port=%s" % (
+            environ["wsgi.url_scheme"], environ.get("REMOTE_ADDR"),
+            environ["SERVER_PORT"])).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
     body = ("pid=%d version=%s path=%s" % (os.getpid(), VERSION, path)).encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
