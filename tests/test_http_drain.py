@@ -34,9 +34,9 @@ def test_a_connection_whose_first_request_is_on_its_way_is_served_while_draining
         r = fresh.read_response()
         assert r.status == 200 and r.body == b"ok"
         assert r.header("Connection") == "close"
+        fresh.sock.close()              # as a client does after Connection: close
         stopper.join(10)
         assert not stopper.is_alive()
-        fresh.sock.close()
 
 
 def test_a_request_waiting_unread_in_the_socket_is_served_while_draining():
@@ -53,10 +53,10 @@ def test_a_request_waiting_unread_in_the_socket_is_served_while_draining():
         assert busy.read_response().body == b"ok"
         r = idle.read_response()
         assert r.status == 200 and r.body == b"ok"
-        stopper.join(10)
-        assert not stopper.is_alive()
         busy.sock.close()
         idle.sock.close()
+        stopper.join(10)
+        assert not stopper.is_alive()
 
 
 def test_idle_keep_alive_connections_still_close_at_once():
