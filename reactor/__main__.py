@@ -158,7 +158,7 @@ def _banner(cfg):
         what = "the demo" if cfg.app is None else str(cfg.app)
         extra = "" if cfg.app is None else ", %d handler threads" % cfg.handler_threads
         print("reactor: serving %s on %s (%d worker%s x %d sub-reactor threads%s, %s)"
-              % (what, urls, cfg.workers, "" if cfg.workers == 1 else "s", cfg.threads, extra,
+              % (what, urls, cfg.workers, "" if cfg.workers == 1 else "s", cfg.sub_reactors(), extra,
                  cfg.dispatcher or os.environ.get("REACTOR_DISPATCHER") or "epoll"),
               file=sys.stderr, flush=True)
     return announce

@@ -62,9 +62,10 @@ class Config:
         "-w", "--workers", kind="int", metavar="N",
         help="worker processes, each a full multi-reactor server (default 1); "
              "SIGTTIN/SIGTTOU add/remove one"))
-    threads: int = field(default_factory=_cpus, metadata=_opt(
-        "--threads", kind="int", metavar="N",
-        help="sub-reactor threads per worker (default: CPU count; 0 = single reactor)"))
+    threads: Optional[int] = field(default=None, metadata=_opt(
+        "--threads", kind="optint", metavar="N",
+        help="sub-reactor threads per worker (default: the CPU count divided among the "
+             "workers, at least 1; 0 = single reactor)"))
     dispatcher: Optional[str] = field(default=None, metadata=_opt(
         "--dispatcher", kind="optstr", choices=["epoll", "poll"],
         help="event backend (default epoll; env REACTOR_DISPATCHER overrides)"))
@@ -249,7 +250,7 @@ class Config:
             if not cond:
                 raise ValueError(msg)
         need(self.workers >= 1, "--workers must be >= 1, got %d" % self.workers)
-        need(self.threads >= 0, "--threads must be >= 0")
+        need(self.threads is None or self.threads >= 0, "--threads must be >= 0")
         need(self.handler_threads >= 0, "--handler-threads must be >= 0")
         need(0 <= self.port <= 65535, "--port must be in 0..65535, got %d" % self.port)
         need(self.backlog > 0, "--backlog must be > 0")
@@ -286,6 +287,13 @@ class Config:
             parse_bind(spec)
         return self
 
+    def sub_reactors(self):
+        """Sub-reactor threads per worker: ``threads``, or by default the
+        CPUs shared among the first ``workers`` (at least one each)."""
+        if self.threads is not None:
+            return self.threads
+        return max(1, _cpus() // max(1, self.workers))
+
     def binds(self):
         """The addresses to listen on: ``bind``, else ``host:port``."""
         if self.bind:
@@ -296,7 +304,7 @@ class Config:
     def http_options(self):
         """Keywords for ``HttpServer`` (without the handler and the sockets)."""
         return dict({k: getattr(self, k) for k in HTTP_LIMITS},
-                    threads=self.threads, dispatcher=self.dispatcher,
+                    threads=self.sub_reactors(), dispatcher=self.dispatcher,
                     max_connections=self.max_connections,
                     graceful_timeout=self.graceful_timeout, backlog=self.backlog,
                     access_log_format=self.access_log_format,

@@ -301,3 +301,21 @@ def test_run_outside_the_main_thread_is_a_clear_error():
     t.join(10)
     assert not t.is_alive()
     assert errors and "main thread" in str(errors[0]), errors
+
+
+def test_default_threads_share_the_cpus_among_workers(tmp_path):
+    # without --threads, each of N workers gets cores / N sub-reactors (at least 1): -w 2
+    # on 2 cores is 2 x 1, not 2 x 2 loops fighting for 2 cores
+    import json
+    import re
+    from supervisor_apps.harness import reactor_server as serve_cli
+    from reactor.config import Config
+    expected = max(1, (os.cpu_count() or 1) // 2)
+    with serve_cli("-b", "127.0.0.1:0", "-w", "2", cwd=tmp_path) as srv:
+        assert re.search(r"2 workers x %d sub-reactor" % expected, srv.line), srv.line
+        status, _, body = fetch(srv.port, "/stats")
+        assert status == 200
+        assert json.loads(body)["threads"] == expected
+    assert Config(workers=2).sub_reactors() == expected
+    assert Config(workers=1).sub_reactors() == (os.cpu_count() or 1)
+    assert Config(workers=2, threads=3).sub_reactors() == 3
