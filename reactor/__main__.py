@@ -106,9 +106,9 @@ def _load_log_config(path):
 
 
 def _configure_logging(args):  # args: a Config
-    """Set up logging for the CLI (the only place reactor does).  Returns
-    whether access lines are wanted: --access-log, or a --log-config that
-    gives ``reactor.access`` a handler at INFO.  ValueError if unusable."""
+    """Set up logging for the CLI (the only place reactor does); the
+    workers inherit it (``worker.access_log_wanted`` reads the result).
+    ValueError if unusable."""
     level = getattr(logging, args.log_level.upper())
     rlog = logging.getLogger("reactor")
     access = logging.getLogger("reactor.access")
@@ -144,9 +144,6 @@ def _configure_logging(args):  # args: a Config
         access.setLevel(logging.INFO)
         access.addHandler(h)
         access.propagate = False
-        return True
-    return args.log_config is not None and access.isEnabledFor(logging.INFO) \
-        and access.hasHandlers()
 
 
 _APP_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?")

@@ -22,6 +22,14 @@ _RETRY_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
 _FD_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
+def sock_address(sock):
+    """``(host, port)`` of a bound socket; ``(path, 0)`` for a unix one."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return (name.decode("utf-8", "replace") if isinstance(name, bytes) else name, 0)
+    return name[:2]
+
+
 def _open_spare():
     try:
         return os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
@@ -73,10 +81,7 @@ class Acceptor:
     @property
     def address(self):
         """The bound ``(host, port)``; the real port when port 0 was asked."""
-        name = self.sock.getsockname()
-        if self.sock.family == socket.AF_UNIX:
-            return (name.decode("utf-8", "replace") if isinstance(name, bytes) else name, 0)
-        return name[:2]
+        return sock_address(self.sock)
 
     @property
     def listening(self):

@@ -9,6 +9,8 @@ log: logging.Logger
 
 ACCEPT_BATCH: int
 
+def sock_address(sock: socket.socket) -> tuple[str, int]: ...
+
 class Acceptor:
     """Listening socket + channel.  Loop thread only (after construction)."""
 

@@ -18,6 +18,9 @@ import runpy
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+# the HttpServer limits a Config carries: the same names are its fields
+from reactor.http_server import LIMIT_NAMES as HTTP_LIMITS
+
 ENV_PREFIX = "REACTOR_"
 
 
@@ -316,9 +319,6 @@ class Config:
                     forwarded_allow_ips=self.forwarded_allow_ips,
                     handler_warn_time=self.handler_warn_time)
 
-
-HTTP_LIMITS = ("max_request_line", "max_header_size", "max_headers", "max_body_size",
-               "keep_alive_timeout", "header_timeout", "body_timeout", "min_body_rate")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

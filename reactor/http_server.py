@@ -43,7 +43,7 @@ ACCESS_FLUSH_INTERVAL = 0.1
 # send its first request (its client connected to be served)
 FRESH_GRACE = 1.0
 
-_LIMIT_NAMES = ("max_request_line", "max_header_size", "max_headers", "max_body_size",
+LIMIT_NAMES = ("max_request_line", "max_header_size", "max_headers", "max_body_size",
                 "keep_alive_timeout", "header_timeout", "body_timeout", "min_body_rate")
 
 
@@ -72,7 +72,7 @@ class HttpServer:
                  access_log_format=None, access_ring_size=1024,
                  server_header="reactor", reuse_port=False, backlog=1024,
                  graceful_timeout=10.0, name="reactor-http", sockets=None, **limits):
-        unknown = set(limits) - set(_LIMIT_NAMES)
+        unknown = set(limits) - set(LIMIT_NAMES)
         if unknown:
             raise TypeError("unknown HttpServer option(s): %s" % ", ".join(sorted(unknown)))
         if handler is not None and not callable(handler):
@@ -247,12 +247,21 @@ class HttpServer:
         start = loop.time()
         deadline = start + self.graceful_timeout
 
-        def check():
-            # again and again: a connection that just got its request in
-            # stays until answered; fresh ones get FRESH_GRACE to send theirs
-            fresh_too = loop.time() >= start + FRESH_GRACE
+        def sweep(fresh_too):
             for st in states:
                 st.loop.run_in_loop(lambda st=st: st.close_idle(fresh_too))
+
+        # idle keep-alive connections close now; one accepted just before the
+        # stop gets FRESH_GRACE to send its first request (a connection whose
+        # request has arrived is answered with Connection: close and closes
+        # itself, so two sweeps are enough)
+        sweep(False)
+        fresh_swept = []
+
+        def check():
+            if not fresh_swept and loop.time() >= start + FRESH_GRACE:
+                fresh_swept.append(True)
+                sweep(True)
             busy = sum(len(s.connections) for s in states)
             if busy == 0 or loop.time() >= deadline:
                 if busy:

@@ -17,6 +17,7 @@ ACCESS_FLUSH_INTERVAL: float
 
 # a graceful stop gives a just-accepted connection this long to send its first request
 FRESH_GRACE: float
+LIMIT_NAMES: tuple[str, ...]
 
 # A handler takes the HttpRequest and returns an HttpResponse, bytes, str or
 # an iterable of bytes/str chunks (streamed), or DEFER to answer later (see

@@ -23,7 +23,7 @@ import os
 import socket
 import stat
 
-from reactor.acceptor import Acceptor
+from reactor.acceptor import Acceptor, sock_address
 
 SD_LISTEN_FDS_START = 3
 
@@ -105,11 +105,9 @@ class Listener:
 
     def url(self):
         """For the start-up line: ``http://HOST:PORT`` or ``unix:PATH``."""
+        host, port = sock_address(self.sock)
         if self.sock.family == socket.AF_UNIX:
-            name = self.sock.getsockname()
-            return "unix:%s" % (name.decode("utf-8", "replace") if isinstance(name, bytes)
-                                else name)
-        host, port = self.sock.getsockname()[:2]
+            return "unix:%s" % host
         return "http://%s" % format_tcp(host, port)
 
     def worker_socket(self, backlog):

@@ -240,6 +240,9 @@ class Supervisor:
         log.debug("%r starting (generation %d)", wk, self.gen)
 
     def _stop_worker(self, w, now, sig=signal.SIGTERM, grace=None):
+        """Count ``w`` out of the serving workers (its successor may start),
+        send it ``sig`` (None: it is already stopping by itself) and SIGKILL
+        it if it is still alive after ``grace`` (default: the drain's)."""
         if w.state == "stopping" and sig == signal.SIGTERM:
             return
         w.state = "stopping"
@@ -247,7 +250,8 @@ class Supervisor:
         if grace is None:
             grace = self.config.graceful_timeout + KILL_GRACE
         w.kill_at = now + grace if w.kill_at is None else min(w.kill_at, now + grace)
-        self._kill(w, sig)
+        if sig is not None:
+            self._kill(w, sig)
 
     def _kill(self, w, sig):
         try:
@@ -278,9 +282,7 @@ class Supervisor:
         if b"D" in data and w.state != "stopping":
             # it drains on its own (someone sent it SIGTERM): replace it now
             log.info("%r is draining (signalled directly); starting its successor", w)
-            w.state = "stopping"
-            w.expected_exit = True
-            w.kill_at = time.monotonic() + self.config.graceful_timeout + KILL_GRACE
+            self._stop_worker(w, time.monotonic(), sig=None)
 
     def _exited(self):
         """``(pid, status)`` of children that have exited: our workers only,
@@ -443,10 +445,7 @@ class Supervisor:
             if how == "graceful":
                 self._stop_worker(w, now)
             else:
-                w.state = "stopping"
-                w.expected_exit = True
-                w.kill_at = now + DUMP_GRACE
-                self._kill(w, signal.SIGQUIT)
+                self._stop_worker(w, now, sig=signal.SIGQUIT, grace=DUMP_GRACE)
 
     @staticmethod
     def _drain(fd):

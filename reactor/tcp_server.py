@@ -14,19 +14,11 @@ import threading
 from reactor._event_loop import EventLoop
 from reactor._sync import Cond, Mutex
 from reactor._tcp_connection import TcpConnection
-from reactor.acceptor import Acceptor
+from reactor.acceptor import Acceptor, sock_address
 from reactor.event_loop_thread import EventLoopThread
 from reactor.thread_pool import ThreadPool
 
 log = logging.getLogger("reactor.tcp")
-
-
-def _sock_address(sock):
-    """``(host, port)`` of a listening socket; ``(path, 0)`` for a unix one."""
-    name = sock.getsockname()
-    if sock.family == socket.AF_UNIX:
-        return (name.decode("utf-8", "replace") if isinstance(name, bytes) else name, 0)
-    return name[:2]
 
 
 class TcpServer:
@@ -67,7 +59,7 @@ class TcpServer:
             socks = [sock]
         self._given_sockets = sockets is not None
         self._socks = socks
-        self.address = _sock_address(socks[0])
+        self.address = sock_address(socks[0])
         self._port = self.address[1]
         if on_connection is not None:
             self.on_connection = on_connection
@@ -112,7 +104,7 @@ class TcpServer:
                                    nodelay=self.nodelay and s.family != socket.AF_UNIX,
                                    new_connection_callback=self._new_connection, sock=s)
                           for s in self._socks]
-        self.address = _sock_address(self._socks[0])
+        self.address = sock_address(self._socks[0])
         self._port = self.address[1]
 
     @property

@@ -131,13 +131,19 @@ def _reset_signals():
     faulthandler.register(signal.SIGUSR2, file=sys.stderr, all_threads=True)
 
 
+def access_log_wanted(config):
+    """--access-log, or a --log-config that gives ``reactor.access`` a
+    handler at INFO."""
+    access = logging.getLogger("reactor.access")
+    return config.access_log is not None or (
+        config.log_config is not None and access.isEnabledFor(logging.INFO)
+        and access.hasHandlers())
+
+
 def build_server(config, kind, app, sockets):
     """The server a worker runs: the demo on HttpServer, or a WSGIServer."""
-    access_on = config.access_log is not None or (
-        config.log_config is not None
-        and logging.getLogger("reactor.access").isEnabledFor(logging.INFO)
-        and logging.getLogger("reactor.access").hasHandlers())
-    options = dict(config.http_options(), sockets=sockets, access_log=access_on)
+    options = dict(config.http_options(), sockets=sockets,
+                   access_log=access_log_wanted(config))
     if kind == "demo":
         from reactor.demo import make_demo
         from reactor.http_server import HttpServer
