@@ -406,7 +406,7 @@ cdef class EventLoop:
 
     cpdef queue_in_loop(self, fn):
         """Run ``fn()`` in the loop thread on its next iteration.  Thread safe."""
-        cdef bint closed
+        cdef bint closed, first = False
         self._check_open()
         if not callable(fn):
             raise TypeError("queue_in_loop() needs a callable, got %r" % (fn,))
@@ -414,12 +414,15 @@ cdef class EventLoop:
         try:
             closed = self._closed       # checked again under the lock: close() races
             if not closed:
+                first = not self._functors
                 self._functors.append(fn)   # may raise MemoryError: unlock anyway
         finally:
             self._mutex.release_nogil()
         if closed:
             self._check_open()
-        if not self.in_loop_thread() or self._calling_functors:
+        # one wakeup per batch: a functor queued behind others is run with them
+        # (the loop drains its wakeup fd before it takes the list)
+        if (first and not self.in_loop_thread()) or self._calling_functors:
             self._wakeup()
 
     cpdef run_in_loop(self, fn):
