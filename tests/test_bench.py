@@ -388,7 +388,7 @@ def test_flask_scenarios_take_every_wsgi_server_running_the_app():
     assert scenario.path == "/json" and scenario.app == FLASK_APP
     specs, skipped = bench_run.servers_for(scenario, set())
     names = [s.name for s in specs] + list(skipped)
-    assert sorted(names) == sorted(["reactor-wsgi", "stdlib-wsgiref", "gunicorn-sync",
+    assert sorted(names) == sorted(["reactor-wsgi", "reactor-wsgi-pool", "stdlib-wsgiref", "gunicorn-sync",
                                     "gunicorn-gthread", "waitress", "uvicorn-wsgi",
                                     "granian-wsgi", "bjoern"])
     for spec in specs:
@@ -512,6 +512,9 @@ SAVED_ARGV = [
     ("reactor-wsgi", "python -m reactor bench.apps.flask_app:app --port 53023 --threads 1 "
      "--handler-threads 0 --keep-alive-timeout 60 --log-level warning",
      "reactor ({reactor_processes}, WSGI)"),
+    ("reactor-wsgi-pool", "python -m reactor bench.apps.flask_app:app --port 53024 --threads 1 "
+     "--handler-threads 8 --keep-alive-timeout 60 --log-level warning",
+     "reactor ({reactor_processes}, WSGI on 8 handler threads)"),
     ("stdlib", "python -m bench.servers.stdlib_server --port 52869",
      "stdlib ThreadingHTTPServer (1 process, thread per connection, native handler)"),
     ("stdlib-wsgiref", "python -m bench.servers.wsgiref_server --port 39843 "
@@ -565,7 +568,7 @@ def _expected_label(server, label):
         middleware, threads = labels.uvicorn_wsgi_middleware()
         label = label.format(middleware=middleware + (", %d threads" % threads if threads
                                                       else ""))
-    if server == "reactor-wsgi":
+    if server.startswith("reactor-wsgi"):
         label = label.format(reactor_processes=_reactor_processes())
     return label
 

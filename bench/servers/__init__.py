@@ -132,6 +132,15 @@ def _reactor_wsgi(port, workdir, app):
                "--log-level", "warning")
 
 
+def _reactor_wsgi_pool(port, workdir, app):
+    """reactor-wsgi with the default handler pool (``--handler-threads`` spelled
+    out as its default, so the label says it)."""
+    from reactor.wsgi import DEFAULT_HANDLER_THREADS
+    return _py("-m", "reactor", app, "--port", str(port), "--threads", "1",
+               "--handler-threads", str(DEFAULT_HANDLER_THREADS), "--keep-alive-timeout", "60",
+               "--log-level", "warning")
+
+
 def _reactor_workers(workers):
     """``python -m reactor APP --workers N``: a master and N workers, each running
     the reactor-wsgi server (one sub-reactor, the app on it)."""
@@ -240,7 +249,11 @@ _SPECS = [
                install_hint=_REACTOR_HINT),
     _wsgi("reactor-wsgi", _reactor_wsgi, modules=("reactor.wsgi",),
           packages=("reactor-http",), check_import=True,
-          description="python -m reactor APP --threads 1",
+          description="python -m reactor APP --threads 1 --handler-threads 0",
+          install_hint="reactor/wsgi.py is needed; " + _REACTOR_HINT),
+    _wsgi("reactor-wsgi-pool", _reactor_wsgi_pool, modules=("reactor.wsgi",),
+          packages=("reactor-http",), check_import=True,
+          description="python -m reactor APP --threads 1 with the default handler pool",
           install_hint="reactor/wsgi.py is needed; " + _REACTOR_HINT),
     ServerSpec("stdlib", _stdlib, description="http.server.ThreadingHTTPServer, HTTP/1.1"),
     _wsgi("stdlib-wsgiref", _stdlib_wsgiref, base="stdlib", hello=False,
