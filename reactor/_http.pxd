@@ -4,6 +4,7 @@ from reactor.includes.http_parser cimport rh_limits, rh_chunked, rh_request
 from reactor._buffer cimport Buffer
 from reactor._tcp_connection cimport TcpConnection
 from reactor._http_request cimport HttpRequest
+from reactor._wsgi cimport StartResponse
 from reactor._http_config cimport HttpConfig, StaticRoute, LOG_HDRS
 from reactor._sync cimport Mutex, Cond
 from cpython.ref cimport PyObject
@@ -78,6 +79,16 @@ cdef class HttpConnection(TcpConnection):
     cdef uint64_t body_remaining
     cdef object pending_request
     cdef Buffer body_buf
+    cdef object spool                # the temporary file of a body being received, or None
+    cdef int spool_fd                # its fd (owned by the file object)
+    cdef uint64_t body_total         # body bytes received into the spool so far
+    cdef object done_spool           # the spool of the request being answered, or None
+    cdef tuple wsgi_peer             # WSGICore.peer_strings(peer_address), once needed
+    cdef int _spool_open(self) except -1
+    cdef int _spool_write(self, const char *p, size_t n) except -2
+    cdef int _spool_done(self, HttpRequest req) except -1
+    cdef int _drop_spools(self) except -1
+    cdef int _write_wsgi(self, HttpRequest req, StartResponse sr) except -1
     cdef rh_chunked chunked
     cdef object stream               # iterator being pumped
     cdef object stream_request
@@ -108,7 +119,8 @@ cdef class HttpConnection(TcpConnection):
     cdef int _pump_sendfile(self) except -1
     cdef int _arm_send_timeout(self) except -1
     cdef int _write_response(self, HttpRequest req, object result) except -1
-    cdef int _append_head(self, int status, object headers, int flags, object ctype) except -1
+    cdef int _append_head(self, int status, object headers, int flags, object ctype,
+                          bytes line=*) except -1
     cdef int _append_end(self, bint keep_alive, bint http10) except -1
     cdef int _process(self) except -1
     cdef int _flush(self) except -1

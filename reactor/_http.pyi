@@ -13,6 +13,9 @@ from reactor.access_log import AccessLog
 # A handler returns DEFER when it will answer later with
 # ``request.connection.resume(request, result)`` in the connection's loop.
 DEFER: Final[object]
+# A response iterator yields PENDING when its next chunk is not ready yet;
+# its producer then calls ``connection.pump()`` in the connection's loop.
+PENDING: Final[object]
 
 @disjoint_base
 class AccessFlusher:
@@ -77,4 +80,5 @@ class HttpConnection(TcpConnection):
     @property
     def http_state(self) -> Literal["head", "body", "chunked-body", "streaming", "closing", "handler"]: ...
     def resume(self, req: HttpRequest, result: object) -> None: ...
+    def pump(self) -> None: ...
     def write_response(self, req: HttpRequest, result: object) -> None: ...

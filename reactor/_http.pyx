@@ -29,6 +29,7 @@ loop stay in order.
 """
 import logging
 import signal
+import tempfile
 import threading
 
 from reactor.event_loop_thread import PROCESS_SIGNALS as _PROCESS_SIGNALS
@@ -46,7 +47,7 @@ cdef extern from "<ctype.h>" nogil:
 from reactor.includes.http_parser cimport *
 from reactor.includes.posix_extra cimport (
     shutdown as c_shutdown, SHUT_WR, errno, EAGAIN, EINTR, recv as c_recv, MSG_PEEK,
-    MSG_DONTWAIT)
+    MSG_DONTWAIT, write as c_write)
 from posix.types cimport off_t
 
 cdef extern from "<sys/sendfile.h>" nogil:
@@ -58,7 +59,8 @@ from reactor._sync cimport Mutex, Cond
 from cpython.ref cimport PyObject
 from reactor._tcp_connection cimport (
     TcpConnection, S_CONNECTED, S_DISCONNECTING, S_DISCONNECTED)
-from reactor._http_response cimport HttpResponse, validate_header, header_ok
+from reactor._http_response cimport HttpResponse, validate_header, header_ok, check_reason
+from reactor._wsgi cimport StartResponse, WSGICore, WF_DATE, WF_SERVER, WF_CLOSE
 from reactor._http_response import REASONS
 from reactor._http_request cimport HttpRequest, make_request, MAX_HEADER_CAP
 from reactor._http_config cimport (
@@ -137,6 +139,12 @@ cdef int _scan_headers(list headers, long long *declared) except -1:
                 flags |= F_CONN_CLOSE
     return flags
 
+cdef bytes _reason_line(int status, object reason):
+    """The status line with the handler's own reason phrase."""
+    check_reason(reason)
+    return b"HTTP/1.1 %d %s\r\n" % (status, (<str>reason).encode("latin-1"))
+
+
 cdef str _peer_host(object peer):
     """The client address for the access log: the host of (host, port, ...)."""
     if type(peer) is tuple and peer:
@@ -164,6 +172,11 @@ cdef object _line_info(const rh_request *req):
 # A handler returns DEFER when it will answer later through
 # ``HttpConnection.resume(request, result)`` (called in the connection's loop).
 DEFER = object()
+
+# A response body iterator yields PENDING when its next chunk is not ready
+# yet (a handler thread produces it); whoever produces it then calls the
+# connection's ``pump()`` in its loop.
+PENDING = object()
 
 
 cdef extern from *:
@@ -480,6 +493,7 @@ cdef class HttpConnection(TcpConnection):
         self.lstate = state
         self.hstate = H_HEAD
         self.sf_fd = -1
+        self.spool_fd = -1
         self.deadline = monotonic() + config.header_timeout
         self.high_water_mark = config.output_high_water * 64
         if config.log_on:
@@ -548,6 +562,7 @@ cdef class HttpConnection(TcpConnection):
         if self._conn_state == S_DISCONNECTED:
             return 0
         self.lstate.connections.discard(self)
+        self._drop_spools()
         it = self.stream
         self.stream = None
         if it is not None:
@@ -764,7 +779,14 @@ cdef class HttpConnection(TcpConnection):
                             self._serve_static(route, head_only, req.keep_alive and not cfg.stopping,
                                                req.version_minor == 0)
                             continue
-                    request = make_request(inp.peek_ptr(), rc, &req, self.peer_address)
+                    request = make_request(inp.peek_ptr(), rc, &req, self.peer_address,
+                                           cfg.wsgi is None or cfg.log_on)
+                    if cfg.wsgi is not None:
+                        # the environ straight from this parse (the head is still in inp)
+                        if self.wsgi_peer is None:
+                            self.wsgi_peer = WSGICore.peer_strings(self.peer_address)
+                        (<HttpRequest>request).environ = (<WSGICore>cfg.wsgi).environ_c(
+                            &req, <HttpRequest>request, self.wsgi_peer)
                     inp.retrieve_nogil(rc)
                     if req.body_kind == RH_BODY_NONE:
                         self._dispatch(request)
@@ -772,12 +794,30 @@ cdef class HttpConnection(TcpConnection):
                         self._start_body(request, req.body_kind, req.content_length,
                                          req.expect_continue)
                 elif self.hstate == H_BODY_LENGTH:
+                    if self.spool is not None:
+                        # to the temporary file as it arrives: memory stays bounded
+                        dlen = n if n < self.body_remaining else <size_t>self.body_remaining
+                        if dlen:
+                            if self._spool_write(inp.peek_ptr(), dlen) < 0:
+                                break
+                            inp.retrieve_nogil(dlen)
+                            self.body_remaining -= dlen
+                            self.body_total += dlen
+                        if self.body_remaining:
+                            self.deadline = self._body_progress_deadline(self.body_total)
+                            break
+                        request = self.pending_request
+                        self.pending_request = None
+                        self._spool_done(<HttpRequest>request)
+                        self.hstate = H_HEAD
+                        self._dispatch(request)
+                        continue
                     if n < self.body_remaining:
                         self.deadline = self._body_progress_deadline(n)
                         break
                     request = self.pending_request
                     self.pending_request = None
-                    (<HttpRequest>request).body = PyBytes_FromStringAndSize(
+                    (<HttpRequest>request)._body = PyBytes_FromStringAndSize(
                         inp.peek_ptr(), self.body_remaining)
                     inp.retrieve_nogil(self.body_remaining)
                     self.hstate = H_HEAD
@@ -793,15 +833,29 @@ cdef class HttpConnection(TcpConnection):
                                          self.pending_request)
                         break
                     if dlen:
-                        if self.body_buf.append_nogil(inp.peek_ptr(), dlen) != 0:
-                            raise MemoryError()
+                        if self.spool is not None:
+                            if self._spool_write(inp.peek_ptr(), dlen) < 0:
+                                break
+                        else:
+                            if self.body_buf.append_nogil(inp.peek_ptr(), dlen) != 0:
+                                raise MemoryError()
+                            if cfg.spool_threshold and \
+                                    self.body_buf.readable() > cfg.spool_threshold:
+                                # too big for memory: what came so far goes first
+                                if self._spool_open() < 0 or self._spool_write(
+                                        self.body_buf.peek_ptr(), self.body_buf.readable()) < 0:
+                                    break
+                                self.body_buf = Buffer(0)
                     inp.retrieve_nogil(used)
                     if not self.chunked.done:
                         self.deadline = self._body_progress_deadline(<size_t>self.chunked.total)
                         break
                     request = self.pending_request
                     self.pending_request = None
-                    (<HttpRequest>request).body = self.body_buf.retrieve_as_bytes()
+                    if self.spool is not None:
+                        self._spool_done(<HttpRequest>request)
+                    else:
+                        (<HttpRequest>request)._body = self.body_buf.retrieve_as_bytes()
                     self.body_buf = None
                     self.hstate = H_HEAD
                     self._dispatch(request)
@@ -815,7 +869,11 @@ cdef class HttpConnection(TcpConnection):
         self.pending_request = request
         if body_kind == RH_BODY_LENGTH:
             self.body_remaining = length
+            self.body_total = 0
             self.hstate = H_BODY_LENGTH
+            if self.cfg.spool_threshold and length > self.cfg.spool_threshold:
+                if self._spool_open() < 0:
+                    return 0
             if expect and inp.readable() < length:
                 self._send_continue()
         else:
@@ -826,6 +884,65 @@ cdef class HttpConnection(TcpConnection):
                 self._send_continue()
         self.body_start = self._eloop.cached_now
         self.deadline = self.body_start + self.cfg.body_timeout
+        return 0
+
+    cdef int _spool_open(self) except -1:
+        """A temporary file for the body of the pending request (unlinked at
+        once: nothing is left behind whatever happens); -1 after answering 500
+        if none can be made."""
+        try:
+            self.spool = tempfile.TemporaryFile(dir=self.cfg.spool_dir)
+        except OSError as exc:
+            log.error("cannot make a temporary file for a request body from %s: %s",
+                      self.peer_address, exc)
+            self._send_error(500, "cannot store the request body", self.pending_request)
+            return -1
+        self.spool_fd = self.spool.fileno()
+        return 0
+
+    cdef int _spool_write(self, const char *p, size_t n) except -2:
+        """Append ``p[:n]`` to the spool file (a regular file: a write blocks
+        at most for the disk); -1 after answering 500 if it fails (ENOSPC...)."""
+        cdef ssize_t w
+        cdef int err = 0
+        while n:
+            with nogil:
+                # this connection's spool fd, owned by its file object; the loop thread owns both
+                w = c_write(self.spool_fd, p, n)
+                if w < 0:
+                    err = errno
+            if w < 0:
+                if err == EINTR:
+                    continue
+                log.error("cannot write a request body from %s to its temporary file: %s",
+                          self.peer_address, OSError(err, "write failed"))
+                self._send_error(500, "cannot store the request body", self.pending_request)
+                return -1
+            p += w
+            n -= <size_t>w
+        return 0
+
+    cdef int _spool_done(self, HttpRequest req) except -1:
+        """The whole body is in the spool: hand the file to ``req``, at its start."""
+        cdef object f = self.spool
+        self.spool = None
+        self.spool_fd = -1
+        f.seek(0)
+        req.body_file = f
+        req._body = None            # read from the file if a handler asks for bytes
+        self.done_spool = f         # closed when the response is finished
+        return 0
+
+    cdef int _drop_spools(self) except -1:
+        cdef object f = self.spool
+        self.spool = None
+        self.spool_fd = -1
+        if f is not None:
+            f.close()
+        f = self.done_spool
+        self.done_spool = None
+        if f is not None:
+            f.close()
         return 0
 
     cdef double _body_progress_deadline(self, size_t received):
@@ -870,6 +987,9 @@ cdef class HttpConnection(TcpConnection):
         return 0
 
     cdef int _finish_request(self, bint keep_alive) except -1:
+        if self.done_spool is not None:
+            self.done_spool.close()
+            self.done_spool = None
         if self.peer_closed and self.input_buffer.readable() == 0:
             keep_alive = False      # the client sent FIN: nothing more will come
         self.requests += 1
@@ -895,6 +1015,21 @@ cdef class HttpConnection(TcpConnection):
         req.connection = self
         self.lstate.current_request = req
         self.lstate.current_since = self._eloop.cached_now
+        if self.cfg.wsgi_inline:
+            # the WSGI app on this loop thread: a list comes back as the
+            # StartResponse holding the body, written without an HttpResponse
+            try:
+                result = (<WSGICore>self.cfg.wsgi).call(req)
+            except Exception as exc:
+                self.lstate.current_request = None
+                self._handler_failed(req, exc)
+                return 0
+            self.lstate.current_request = None
+            try:
+                self._write_response(req, result)
+            except Exception as exc:
+                self._handler_failed(req, exc)
+            return 0
         try:
             result = self.cfg.handler(req)
         except Exception as exc:
@@ -943,6 +1078,16 @@ cdef class HttpConnection(TcpConnection):
         else:
             self._flush()
 
+    def pump(self):
+        """Carry on sending a streamed response whose iterator yielded
+        ``PENDING``: its producer has more.  Loop thread only."""
+        if REACTOR_DEBUG:
+            self._eloop._check_thread("HttpConnection.pump")
+        if self._conn_state == S_DISCONNECTED or self.hstate != H_STREAM or \
+                self.output_buffer.readable() > self.cfg.output_high_water:
+            return      # gone, finished, or the next write event carries on
+        self._pump_stream()
+
     def _returned_none(self, HttpRequest req):
         # almost always a missing ``return``: say so, and answer 500 rather
         # than an empty 200 that hides the bug
@@ -980,6 +1125,9 @@ cdef class HttpConnection(TcpConnection):
         cdef char num[32]
         cdef int k
         cdef size_t mark
+        cdef bytes line = None
+        if type(result) is StartResponse:
+            return self._write_wsgi(req, <StartResponse>result)
         if result is None:
             raise TypeError("a response must be an HttpResponse, bytes or str, not None")
         if self._conn_state == S_DISCONNECTED:
@@ -995,6 +1143,8 @@ cdef class HttpConnection(TcpConnection):
             headers = resp.headers
             body = resp.body
             ctype = resp.content_type
+            if resp.reason is not None:
+                line = _reason_line(status, resp.reason)
         if body is None:
             body = b""
         elif isinstance(body, str):
@@ -1023,8 +1173,10 @@ cdef class HttpConnection(TcpConnection):
             elif declared >= 0 and declared != blen and not (head_only and blen == 0):
                 raise ValueError("handler declared Content-Length %d but the body has %d bytes"
                                  % (declared, blen))
-            self._append_head(status, headers, flags, ctype)
-            if not no_body:
+            self._append_head(status, headers, flags, ctype, line)
+            if not no_body and (declared >= 0 or blen or not head_only):
+                # a HEAD whose body is empty and whose length was not declared
+                # gets no Content-Length: the GET's length is unknown (RFC 9110 9.3.2)
                 k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
                              declared if declared >= 0 else <long long>blen)
                 out.append_nogil(num, k)
@@ -1044,7 +1196,7 @@ cdef class HttpConnection(TcpConnection):
             fd, offset, count = info
             if declared >= 0 and declared < count:
                 count = declared
-            self._append_head(status, headers, flags, ctype)
+            self._append_head(status, headers, flags, ctype, line)
             k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
                          declared if declared >= 0 else <long long>count)
             out.append_nogil(num, k)
@@ -1067,7 +1219,7 @@ cdef class HttpConnection(TcpConnection):
         if head_only or no_body:
             # an iterable body that must not be sent: never iterate it
             self._close_iterable(body)
-            self._append_head(status, headers, flags, ctype)
+            self._append_head(status, headers, flags, ctype, line)
             if declared >= 0 and not no_body:
                 k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", declared)
                 out.append_nogil(num, k)
@@ -1086,7 +1238,7 @@ cdef class HttpConnection(TcpConnection):
                             % type(body).__name__) from None
         self.stream_left = declared
         self.stream_chunked = False
-        self._append_head(status, headers, flags, ctype)
+        self._append_head(status, headers, flags, ctype, line)
         if declared >= 0:
             k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", declared)
             out.append_nogil(num, k)
@@ -1104,6 +1256,54 @@ cdef class HttpConnection(TcpConnection):
         self.stream_request = (req, keep_alive, status, body, result)
         self.hstate = H_STREAM
         self._pump_stream()
+        return 0
+
+    cdef int _write_wsgi(self, HttpRequest req, StartResponse sr) except -1:
+        """A WSGI app's whole answer: its status line and headers as encoded
+        by start_response (one check, one copy), Server and Date unless it set
+        them, the length, the body.  ``sr.body`` is bytes whose length matches
+        any Content-Length the app declared (``WSGICore.call`` sees to it)."""
+        cdef Buffer out = self.output_buffer
+        cdef bytes body = sr.body
+        cdef int status = sr.code
+        cdef bint head_only = req.is_head
+        cdef bint no_body = status < 200 or status == 204 or status == 304
+        cdef Py_ssize_t blen = 0 if no_body else PyBytes_GET_SIZE(body)
+        cdef bint keep_alive = req.keep_alive and not self.cfg.stopping and not (sr.flags & WF_CLOSE)
+        cdef bytes server
+        cdef size_t mark
+        cdef char num[32]
+        cdef int k
+        sr.body = None
+        if self._conn_state == S_DISCONNECTED:
+            return 0
+        mark = out.readable()
+        out.oom = False
+        out.append_nogil(PyBytes_AS_STRING(sr.line), PyBytes_GET_SIZE(sr.line))
+        out.append_nogil(sr.block, sr.block_len)
+        if not (sr.flags & WF_SERVER):
+            server = self.cfg.server_header
+            if server:
+                out.append_nogil(b"Server: ", 8)
+                out.append_nogil(PyBytes_AS_STRING(server), PyBytes_GET_SIZE(server))
+                out.append_nogil(b"\r\n", 2)
+        if not (sr.flags & WF_DATE):
+            out.append_nogil(b"Date: ", 6)
+            out.append_nogil(http_date_c(), 29)
+            out.append_nogil(b"\r\n", 2)
+        if not no_body and (sr.declared >= 0 or blen or not head_only):
+            k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
+                         sr.declared if sr.declared >= 0 else <long long>blen)
+            out.append_nogil(num, k)
+        self._append_end(keep_alive, req.http10)
+        if not head_only and blen:
+            out.append_nogil(PyBytes_AS_STRING(body), blen)
+        if out.oom:
+            self._frame_failed(mark, True, None)
+            return 0
+        if self.cfg.log_on:
+            self._log_access(req, status, 0 if head_only else blen, None)
+        self._finish_request(keep_alive)
         return 0
 
     cdef int _pump_stream(self) except -1:
@@ -1132,6 +1332,12 @@ cdef class HttpConnection(TcpConnection):
                 log.error("response iterable raised mid-stream on %s %s; closing the connection",
                           req.method, req.target, exc_info=exc)
                 self._abort_stream(body)
+                return 0
+            if chunk is PENDING:
+                # the producer has nothing yet and calls pump() when it has: no
+                # timeout meanwhile, unless the client is slow to take what is queued
+                self.deadline = 0
+                self._flush()
                 return 0
             if isinstance(chunk, str):
                 chunk = (<str>chunk).encode("utf-8")
@@ -1237,12 +1443,15 @@ cdef class HttpConnection(TcpConnection):
             self._flush()
         return 0
 
-    cdef int _append_head(self, int status, object headers, int flags, object ctype) except -1:
-        """Status line, the handler's headers (framing ones dropped), Server,
-        Date and Content-Type, straight into the output buffer."""
+    cdef int _append_head(self, int status, object headers, int flags, object ctype,
+                          bytes line=None) except -1:
+        """Status line (``line``, else the standard one of ``status``), the
+        handler's headers (framing ones dropped), Server, Date and
+        Content-Type, straight into the output buffer."""
         cdef Buffer out = self.output_buffer
-        cdef bytes line = status_line(status)
         cdef bytes name, value
+        if line is None:
+            line = status_line(status)
         out.append_nogil(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
         if headers:
             for name, value in <list>headers:
@@ -1408,6 +1617,7 @@ cdef class HttpConnection(TcpConnection):
         if self.output_buffer.oom:
             self.output_buffer.truncate_nogil(mark)
             self.output_buffer.oom = False
+        self._drop_spools()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: %d %s", self.peer_address, status, detail)
         if self.cfg.log_on:

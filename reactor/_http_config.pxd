@@ -24,6 +24,10 @@ cdef struct RouteTable:
 cdef class HttpConfig:
     cdef rh_limits limits
     cdef public object handler
+    cdef public object wsgi             # a _wsgi.WSGICore: requests get an environ at parse time
+    cdef public bint wsgi_inline        # ... and its app runs on the loop thread (no handler)
+    cdef public size_t spool_threshold  # bodies over this many bytes go to a temporary file
+    cdef public object spool_dir        # where (None: tempfile's default)
     cdef public double keep_alive_timeout
     cdef public double header_timeout
     cdef public double body_timeout

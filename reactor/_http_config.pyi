@@ -1,6 +1,7 @@
 # Stubs for reactor._http_config (compiled): HttpConfig (handler, limits,
 # timeouts, static routes) and the cached Date value.
 from collections.abc import Callable
+from typing import Any
 
 from _typeshed import ReadableBuffer
 from typing_extensions import disjoint_base
@@ -26,6 +27,10 @@ class HttpConfig:
     access_log: bool
     access_logger: AccessLog | None
     access_ring_size: int
+    wsgi: Any
+    wsgi_inline: bool
+    spool_threshold: int
+    spool_dir: str | None
     route_headers: dict[str, list[tuple[str, str]]]
     stopping: bool
     server_header: bytes
@@ -35,7 +40,7 @@ class HttpConfig:
         max_request_line: int = 8192,
         max_header_size: int = 65536,
         max_headers: int = 100,
-        max_body_size: int = 16777216,
+        max_body_size: int = 1073741824,
         keep_alive_timeout: float = 5.0,
         header_timeout: float = 10.0,
         body_timeout: float = 30.0,
@@ -45,6 +50,8 @@ class HttpConfig:
         server_header: bytes = b"reactor",
         access_log_format: str | None = None,
         access_ring_size: int = 1024,
+        spool_threshold: int = 1048576,
+        spool_dir: str | None = None,
     ) -> None: ...
     def set_access_log_format(self, fmt: str | None = None) -> None: ...
     @property

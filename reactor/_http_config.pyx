@@ -11,6 +11,8 @@ sleeps), so once every reader loop was asleep at the publish or has entered
 a wait since, the old table is garbage (quiescent-state reclamation, as in
 RCU).  Also here: the per-thread cached ``Date`` value and the status lines.
 """
+import os
+
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memcmp, memset
 from reactor._buffer cimport Buffer
@@ -84,11 +86,11 @@ cdef class HttpConfig:
         self.log_nhdr = 0
 
     def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
-                 max_headers=100, max_body_size=16 * 1024 * 1024, keep_alive_timeout=5.0,
+                 max_headers=100, max_body_size=1 << 30, keep_alive_timeout=5.0,
                  header_timeout=10.0, body_timeout=30.0, min_body_rate=500.0,
                  output_high_water=1024 * 1024,
                  access_log=False, server_header=b"reactor", access_log_format=None,
-                 access_ring_size=1024):
+                 access_ring_size=1024, spool_threshold=1 << 20, spool_dir=None):
         for name, v in (("max_request_line", max_request_line), ("max_header_size", max_header_size),
                         ("max_headers", max_headers), ("max_body_size", max_body_size)):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -106,6 +108,16 @@ cdef class HttpConfig:
                 not 0 < access_ring_size <= 1 << 20:
             raise ValueError("access_ring_size must be an int in 1..%d, got %r"
                              % (1 << 20, access_ring_size))
+        if not isinstance(spool_threshold, int) or isinstance(spool_threshold, bool) or \
+                spool_threshold < 0:
+            raise ValueError("spool_threshold must be an int >= 0 (bytes; 0 = never spool), "
+                             "got %r" % (spool_threshold,))
+        if spool_dir is not None and not os.path.isdir(spool_dir):
+            raise ValueError("spool_dir %r is not a directory" % (spool_dir,))
+        self.spool_threshold = spool_threshold
+        self.spool_dir = spool_dir
+        self.wsgi = None
+        self.wsgi_inline = False
         self.limits.max_request_line = max_request_line
         self.limits.max_header_size = max_header_size
         self.limits.max_headers = max_headers

@@ -28,9 +28,14 @@ cdef class HttpRequest:
     ``100 Continue`` itself when it waits for the body)."""
     cdef readonly object remote_addr
     """The client's ``(host, port)`` tuple, or None if unknown."""
-    cdef public bytes body
-    """The request body, received in full and de-chunked (bytes; ``b""`` when
-    there is none)."""
+    cdef bytes _body
+    cdef public object body_file
+    """A request body too large to keep in memory (over the server's
+    ``spool_threshold``), received in full and de-chunked into an unlinked
+    temporary file, positioned at its start; None when the body is in memory.
+    ``body`` reads it whole on first use."""
+    cdef public object environ
+    """The WSGI environ built for this request by a WSGI server (else None)."""
     cdef public object context
     """A free slot for the application (None until set; not used by reactor)."""
     cdef readonly double start_time
@@ -46,4 +51,5 @@ cdef class HttpRequest:
     cdef readonly bint is_head
     """True for a HEAD request (the response is sent without its body)."""
 
-cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer)
+cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer,
+                              bint copy_head=*)

@@ -1,7 +1,7 @@
 # Stubs for reactor._http_request (compiled): HttpRequest, Headers and the
 # Python access to the C parser.
 from collections.abc import Iterable, Iterator
-from typing import Any, Literal, TypedDict, TypeVar, overload
+from typing import IO, Any, Literal, TypedDict, TypeVar, overload
 
 from _typeshed import ReadableBuffer
 
@@ -63,7 +63,12 @@ class HttpRequest:
     def host(self) -> str | None: ...
     @property
     def raw_head(self) -> bytes: ...
-    body: bytes
+    @property
+    def body(self) -> bytes: ...
+    @body.setter
+    def body(self, value: bytes) -> None: ...
+    body_file: IO[bytes] | None
+    environ: dict[str, Any] | None
     context: Any
     connection: HttpConnection | None
 

@@ -73,6 +73,7 @@ cdef str _POST = "POST"
 cdef str _HEAD = "HEAD"
 cdef str _V10 = "HTTP/1.0"
 cdef str _V11 = "HTTP/1.1"
+cdef bytes _EMPTY = b""
 
 
 cdef inline str _latin1(const char *p, size_t n):
@@ -114,6 +115,29 @@ cdef class HttpRequest:
         return _latin1(req.host, req.host_len)
 
     @property
+    def body(self):
+        """The request body, received in full and de-chunked (bytes; ``b""``
+        when there is none).  A spooled body (see ``body_file``) is read from
+        its file on first use."""
+        cdef object f
+        if self._body is None:
+            f = self.body_file
+            if f is None:
+                return b""
+            pos = f.tell()
+            f.seek(0)
+            self._body = f.read()
+            f.seek(pos)
+        return self._body
+
+    @body.setter
+    def body(self, value):
+        if not isinstance(value, bytes):
+            raise TypeError("body must be bytes, not %s" % type(value).__name__)
+        self._body = bytes(value)
+        self.body_file = None
+
+    @property
     def raw_head(self):
         """The request head exactly as received (bytes)."""
         return self._head
@@ -127,7 +151,8 @@ cdef class HttpRequest:
         return "<HttpRequest %s %s %s>" % (self.method, self.target, self.version)
 
 
-cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer):
+cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer,
+                              bint copy_head=True):
     cdef HttpRequest r = HttpRequest.__new__(HttpRequest)
     cdef const char *m = req.method
     if req.method_len == 3 and memcmp(m, b"GET", 3) == 0:
@@ -150,8 +175,8 @@ cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, o
     r.keep_alive = req.keep_alive != 0
     r.expect_continue = req.expect_continue != 0
     r.remote_addr = peer
-    r.body = b""
-    r._head = PyBytes_FromStringAndSize(base, head_len)
+    r._body = _EMPTY
+    r._head = PyBytes_FromStringAndSize(base, head_len) if copy_head else _EMPTY
     r.start_time = monotonic()
     return r
 

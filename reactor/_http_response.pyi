@@ -24,11 +24,15 @@ class HttpResponse:
     headers: list[tuple[bytes, bytes]]
     body: _Body
     content_type: str | bytes | None
+    reason: str | None
     def __init__(
         self,
         body: _Body = b"",
         status: int = 200,
         headers: _HeaderList | None = None,
         content_type: str | bytes | None = None,
+        reason: str | None = None,
     ) -> None: ...
     def add_header(self, name: _HeaderName, value: _HeaderValue) -> None: ...
+
+def check_reason(reason: str) -> None: ...

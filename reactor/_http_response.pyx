@@ -40,23 +40,47 @@ cdef bytes header_bytes(object x, str what):
     raise TypeError("%s must be str or bytes, not %s" % (what, type(x).__name__))
 
 
-cdef bint header_ok(bytes n, bytes v):
-    """True if ``n`` is a token and ``v`` holds no CR, LF, NUL or other CTL
-    (HTAB allowed)."""
-    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(n)
-    cdef Py_ssize_t i, ln = PyBytes_GET_SIZE(n), lv = PyBytes_GET_SIZE(v)
-    cdef unsigned char c
-    if ln == 0:
+cdef bint token_ok(const unsigned char *p, Py_ssize_t n) noexcept nogil:
+    """True if ``p[:n]`` is a non-empty token (RFC 9110 5.6.2)."""
+    cdef Py_ssize_t i
+    if n <= 0:
         return False
-    for i in range(ln):
+    for i in range(n):
         if not TCHAR[p[i]]:
             return False
-    p = <const unsigned char *>PyBytes_AS_STRING(v)
-    for i in range(lv):
+    return True
+
+
+cdef bint value_ok(const unsigned char *p, Py_ssize_t n) noexcept nogil:
+    """True if ``p[:n]`` holds no CR, LF, NUL or other CTL (HTAB allowed)."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(n):
         c = p[i]
         if (c < 0x20 and c != 0x09) or c == 0x7f:
             return False
     return True
+
+
+cdef bint header_ok(bytes n, bytes v):
+    """True if ``n`` is a token and ``v`` holds no CR, LF, NUL or other CTL
+    (HTAB allowed)."""
+    return token_ok(<const unsigned char *>PyBytes_AS_STRING(n), PyBytes_GET_SIZE(n)) and \
+        value_ok(<const unsigned char *>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v))
+
+
+cpdef check_reason(reason):
+    """Raise unless ``reason`` (str) can follow the status code on a status
+    line: latin-1, no CR, LF, NUL or other CTL (HTAB allowed)."""
+    cdef bytes b
+    if type(reason) is not str:
+        raise TypeError("reason must be a str, not %s" % type(reason).__name__)
+    try:
+        b = (<str>reason).encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError("reason %r is not latin-1 encodable" % (reason,)) from None
+    if not value_ok(<const unsigned char *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b)):
+        raise ValueError("invalid character (CR, LF, NUL or CTL) in reason %r" % (reason,))
 
 
 cpdef tuple validate_header(name, value):
@@ -82,17 +106,21 @@ cpdef tuple validate_header(name, value):
 cdef class HttpResponse:
     """A status, headers and a body (bytes, str or an iterable of chunks).
 
-    ``HttpResponse(body=b"", status=200, headers=None, content_type=None)``;
+    ``HttpResponse(body=b"", status=200, headers=None, content_type=None, reason=None)``;
+    ``reason`` replaces the standard reason phrase of the status line.
     ``headers`` is a dict or a list of ``(name, value)`` pairs.  A str body is
     sent as UTF-8 (default Content-Type ``text/plain; charset=utf-8``); an
     iterable is streamed (chunked on HTTP/1.1 unless a Content-Length header
     is set, close-delimited on HTTP/1.0).
     """
 
-    def __init__(self, body=b"", int status=200, headers=None, content_type=None):
+    def __init__(self, body=b"", int status=200, headers=None, content_type=None, reason=None):
         if not 100 <= status <= 999:
             raise ValueError("status must be an int in 100..999, got %r" % (status,))
         self.status = status
+        if reason is not None:
+            check_reason(reason)
+        self.reason = reason
         self.body = body
         self.content_type = content_type
         if headers:

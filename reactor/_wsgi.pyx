@@ -9,39 +9,93 @@ nginx do) so ``X_Forwarded_For`` cannot pose as ``X-Forwarded-For``.
 import sys
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Copy, PyDict_GetItem, PyDict_SetItem
+from cpython.ref cimport PyObject, Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeLatin1
-from libc.string cimport memchr
-from reactor.includes.http_parser cimport rh_request, rh_header, rh_parse_request
+from libc.stdlib cimport free, realloc
+from libc.string cimport memchr, memcmp, memcpy
+from reactor.includes.http_parser cimport rh_request, rh_header
 from reactor._http_request cimport HttpRequest
-from reactor._http_response cimport HttpResponse, validate_header
+from reactor._http_response cimport HttpResponse, validate_header, token_ok, value_ok
 from urllib.parse import unquote_to_bytes
 
-cdef enum:
-    MAX_HEADERS = 256
+cdef extern from "<ctype.h>" nogil:
+    int tolower(int c)
 
-cdef dict _KEYS = {}
 cdef object _DROP = object()
 cdef str _CT = "CONTENT_TYPE"
 cdef str _CL = "CONTENT_LENGTH"
 cdef str _COOKIE = "HTTP_COOKIE"
+cdef str _HOST = "HTTP_HOST"
+cdef str _INPUT = "wsgi.input"
+cdef str _REMOTE_ADDR = "REMOTE_ADDR"
+cdef str _REMOTE_PORT = "REMOTE_PORT"
 
 
 class WSGIError(Exception):
     """The application broke the WSGI protocol."""
 
 
-cdef object _environ_key(const char *name, size_t n):
-    cdef bytes b = PyBytes_FromStringAndSize(name, n)
-    key = _KEYS.get(b)
-    if key is not None:
-        return key
+# Header name -> environ key, cached by the lowercase name in an open-addressed
+# table looked up without creating any object.  Only touched with the GIL
+# held (environs are built with it), so no lock.  Keys live for the process.
+cdef enum:
+    KEY_SLOTS = 512     # a power of two
+    KEY_FILL = 384      # cache at most this many names (the rest are computed each time)
+    KEY_NAME = 48       # longest cached name + 1
+
+cdef struct KeySlot:
+    Py_ssize_t n            # 0: empty
+    char name[KEY_NAME]     # lowercase
+    PyObject *key           # a str, or _DROP (a strong reference, never released)
+
+cdef KeySlot _slots[KEY_SLOTS]
+cdef int _nkeys = 0
+
+
+cdef str _XFF = "HTTP_X_FORWARDED_FOR"
+cdef str _XFP = "HTTP_X_FORWARDED_PROTO"
+cdef dict _CANON = {k: k for k in (_CT, _CL, _COOKIE, _HOST, _XFF, _XFP)}
+
+
+cdef object _compute_key(const char *name, size_t n):
+    cdef bytes b
     if memchr(name, b'_', n) != NULL:
-        key = _DROP
-    else:
-        up = b.decode("latin-1").upper().replace("-", "_")
-        key = up if up == _CT or up == _CL else "HTTP_" + up
-    if len(_KEYS) < 4096:
-        _KEYS[b] = key
+        return _DROP
+    b = PyBytes_FromStringAndSize(name, n)
+    up = b.decode("latin-1").upper().replace("-", "_")
+    if up != _CT and up != _CL:
+        up = "HTTP_" + up
+    return _CANON.get(up, up)      # the module's own objects: compared with ``is``
+
+
+cdef object _environ_key(const char *name, size_t n):
+    cdef char low[KEY_NAME]
+    cdef unsigned int h = 2166136261u
+    cdef size_t i, j
+    cdef KeySlot *slot
+    cdef object key
+    global _nkeys
+    if n >= KEY_NAME:
+        return _compute_key(name, n)
+    for i in range(n):
+        low[i] = <char>tolower(<unsigned char>name[i])
+        h = (h ^ <unsigned char>low[i]) * 16777619u
+    j = h & (KEY_SLOTS - 1)
+    while True:
+        slot = &_slots[j]
+        if slot.n == 0:
+            break
+        if <size_t>slot.n == n and memcmp(slot.name, low, n) == 0:
+            return <object>slot.key
+        j = (j + 1) & (KEY_SLOTS - 1)
+    key = _compute_key(name, n)
+    if _nkeys < KEY_FILL:
+        memcpy(slot.name, low, n)
+        Py_INCREF(key)
+        slot.key = <PyObject *>key
+        slot.n = n
+        _nkeys += 1
     return key
 
 
@@ -107,12 +161,145 @@ cdef class WSGIInput:
         pass
 
 
+cdef extern from "Python.h":
+    int PyUnicode_KIND(object o)
+    void *PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    int PyUnicode_1BYTE_KIND
+
+
+cdef dict _LINES = {}      # status str -> its status line, for the statuses apps use
+
+
+cdef inline bint _lower_is(const unsigned char *p, Py_ssize_t n, const char *lower,
+                           Py_ssize_t ln) noexcept nogil:
+    cdef Py_ssize_t i
+    if n != ln:
+        return False
+    for i in range(n):
+        if tolower(p[i]) != lower[i]:
+            return False
+    return True
+
+
+cdef inline const unsigned char *_latin1_data(object s, Py_ssize_t *n, str what) except NULL:
+    """The latin-1 bytes of str ``s`` in place (no copy), or raise."""
+    if not isinstance(s, str):
+        raise WSGIError("%s must be a str, not %s: %r" % (what, type(s).__name__, s))
+    if PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND:
+        raise WSGIError("%s %r is not latin-1 (PEP 3333 wants str of code points < 256)"
+                        % (what, s))
+    n[0] = PyUnicode_GET_LENGTH(s)
+    return <const unsigned char *>PyUnicode_DATA(s)
+
+
 cdef class StartResponse:
-    """The ``start_response`` callable of one request."""
-    cdef public object status
-    cdef public list headers
-    cdef public list written
-    cdef public bint sent
+    """The ``start_response`` callable of one request.  It checks the status
+    and headers once and encodes them, as they will go out, into a block the
+    connection copies into its output buffer: the reason phrase is sent as
+    the app wrote it."""
+
+    def __cinit__(self):
+        self.block = self.small
+        self.declared = -1
+
+    def __dealloc__(self):
+        if self.heap != NULL:
+            free(self.heap)
+
+    cdef int _put(self, const void *p, Py_ssize_t n) except -1:
+        cdef Py_ssize_t cap = WSR_SMALL if self.heap == NULL else self.heap_cap
+        cdef Py_ssize_t need = self.block_len + n
+        cdef char *grown
+        if need > cap:
+            while cap < need:
+                cap *= 2
+            grown = <char *>realloc(self.heap, cap)
+            if grown == NULL:
+                raise MemoryError()
+            if self.heap == NULL:
+                memcpy(grown, self.small, self.block_len)
+            self.heap = grown
+            self.heap_cap = cap
+            self.block = grown
+        memcpy(self.block + self.block_len, p, n)
+        self.block_len = need
+        return 0
+
+    cdef int _encode(self, object status, object headers) except -1:
+        cdef const unsigned char *p
+        cdef const unsigned char *v
+        cdef Py_ssize_t n, nv, i
+        cdef int flags = 0, code
+        cdef long long declared = -1, cl
+        cdef bint keep
+        p = _latin1_data(status, &n, "the status")
+        if n < 4 or not (b'0' <= p[0] <= b'9' and b'0' <= p[1] <= b'9' and b'0' <= p[2] <= b'9') \
+                or p[3] != b' ' or p[0] == b'0' or not value_ok(p, n):
+            raise WSGIError("invalid status %r: must be like '200 OK'" % (status,))
+        code = (p[0] - 48) * 100 + (p[1] - 48) * 10 + (p[2] - 48)     # '0' is 48
+        if type(headers) is not list:
+            raise WSGIError("response headers must be a list, not %s" % type(headers).__name__)
+        self.block_len = 0
+        for item in <list>headers:
+            if type(item) is not tuple or len(<tuple>item) != 2:
+                raise WSGIError("each response header must be a (str, str) tuple, got %r"
+                                % (item,))
+            p = _latin1_data((<tuple>item)[0], &n, "a header name")
+            v = _latin1_data((<tuple>item)[1], &nv, "a header value")
+            if not token_ok(p, n):
+                raise WSGIError("invalid response header name %r" % ((<tuple>item)[0],))
+            if not value_ok(v, nv):
+                raise WSGIError("invalid character (CR, LF, NUL or CTL) in response header "
+                                "%r value %r" % (item[0], item[1]))
+            while nv and (v[0] == b' ' or v[0] == b'\t'):
+                v += 1
+                nv -= 1
+            while nv and (v[nv - 1] == b' ' or v[nv - 1] == b'\t'):
+                nv -= 1
+            keep = True
+            if n == 14 and _lower_is(p, n, b"content-length", 14):
+                keep = False
+                cl = 0
+                if nv == 0 or nv > 18:
+                    cl = -1
+                for i in range(nv):
+                    if not b'0' <= v[i] <= b'9':
+                        cl = -1
+                        break
+                    cl = cl * 10 + (v[i] - 48)
+                if cl < 0 or (declared >= 0 and cl != declared):
+                    raise WSGIError("invalid Content-Length %r set by the app" % (item[1],))
+                declared = cl
+            elif n == 17 and _lower_is(p, n, b"transfer-encoding", 17):
+                keep = False      # the server frames the body itself
+            elif n == 10 and _lower_is(p, n, b"connection", 10):
+                keep = False
+                for i in range(nv - 4 if nv >= 5 else 0):
+                    if _lower_is(v + i, 5, b"close", 5):
+                        flags |= WF_CLOSE
+                        break
+            elif n == 4 and _lower_is(p, n, b"date", 4):
+                flags |= WF_DATE
+            elif n == 6 and _lower_is(p, n, b"server", 6):
+                flags |= WF_SERVER
+            elif n == 12 and _lower_is(p, n, b"content-type", 12):
+                flags |= WF_CTYPE
+            if keep:
+                self._put(p, n)
+                self._put(b": ", 2)
+                self._put(v, nv)
+                self._put(b"\r\n", 2)
+        line = _LINES.get(status)
+        if line is None:
+            line = b"HTTP/1.1 " + (<str>status).encode("latin-1") + b"\r\n"
+            if len(_LINES) < 256:
+                _LINES[status] = line
+        self.line = line
+        self.code = code
+        self.flags = flags
+        self.declared = declared
+        return 0
 
     def __call__(self, status, headers, exc_info=None):
         if exc_info is not None:
@@ -123,16 +310,14 @@ cdef class StartResponse:
                 exc_info = None
         elif self.status is not None:
             raise WSGIError("start_response() called twice without exc_info")
-        if type(status) is not str or len(status) < 4 or not (<str>status)[:3].isdigit() \
-                or (<str>status)[3] != " ":
-            raise WSGIError("invalid status %r: must be like '200 OK'" % (status,))
-        if type(headers) is not list:
-            raise WSGIError("response headers must be a list, not %s" % type(headers).__name__)
-        for item in <list>headers:
-            if type(item) is not tuple or len(<tuple>item) != 2 or \
-                    type((<tuple>item)[0]) is not str or type((<tuple>item)[1]) is not str:
-                raise WSGIError("each response header must be a (str, str) tuple, got %r"
-                                % (item,))
+        try:
+            self._encode(status, headers)
+        except BaseException:
+            # nothing half-encoded may go out: as if start_response was never called
+            self.status = None
+            self.code = 0
+            self.block_len = 0
+            raise
         self.status = status
         self.headers = headers
         return self.write
@@ -146,6 +331,16 @@ cdef class StartResponse:
             self.written = []
         self.written.append(bytes(data))
 
+    @property
+    def status_code(self):
+        """The status code (int), 0 before start_response()."""
+        return self.code
+
+    @property
+    def declared_length(self):
+        """The app's Content-Length (int), -1 if it set none."""
+        return self.declared
+
 
 cdef class WSGIResponse(HttpResponse):
     """An HttpResponse that also carries the request's environ (set when the
@@ -155,24 +350,19 @@ cdef class WSGIResponse(HttpResponse):
 
 
 cpdef HttpResponse make_response(StartResponse sr, object body):
-    """An HttpResponse from start_response's status/headers and ``body``.
-    A whole bytes body whose declared Content-Length differs is sent as a
-    stream, so the connection sends exactly what was declared (truncating
-    or closing) and logs it."""
+    """An HttpResponse from start_response's status/headers and ``body``, the
+    app's reason phrase kept.  A whole bytes body whose declared
+    Content-Length differs is sent as a stream, so the connection sends
+    exactly what was declared (truncating or closing) and logs it."""
     cdef HttpResponse r = WSGIResponse.__new__(WSGIResponse)
     cdef str status = sr.status
     cdef list hdrs = []
-    cdef tuple h
-    r.status = int(status[:3])
-    if not 100 <= r.status <= 999:
-        raise WSGIError("invalid status %r" % status)
+    r.status = sr.code
+    r.reason = status[4:]
     for item in sr.headers:
-        h = validate_header((<tuple>item)[0], (<tuple>item)[1])
-        hdrs.append(h)
-        if type(body) is bytes and PyBytes_GET_SIZE(<bytes>h[0]) == 14 and \
-                (<bytes>h[0]).lower() == b"content-length":
-            if (<bytes>h[1]).strip() != str(PyBytes_GET_SIZE(<bytes>body)).encode():
-                body = [body]
+        hdrs.append(validate_header((<tuple>item)[0], (<tuple>item)[1]))
+    if type(body) is bytes and sr.declared >= 0 and sr.declared != PyBytes_GET_SIZE(<bytes>body):
+        body = [body]
     r.headers = hdrs
     r.body = body
     r.content_type = None
@@ -181,24 +371,20 @@ cpdef HttpResponse make_response(StartResponse sr, object body):
 
 cdef class WSGICore:
     """Builds environs and calls the app; see reactor.wsgi.WSGIAdapter."""
-    cdef public object app
-    cdef public dict base
-    cdef public str root_path
-    cdef public bint trust_all
-    cdef public object trusted
-    cdef public object slow_path      # callable(result, sr) for non-list results
-    cdef public bint keep_environ     # responses carry the environ (for the access log)
 
-    cpdef dict environ(self, HttpRequest req):
-        cdef dict env = self.base.copy()
+    cdef dict environ_c(self, const rh_request *r, HttpRequest req, tuple peer_env):
+        """The environ of ``req``, straight from the parser's view ``r`` of its
+        head (still in the input buffer): one parse, a copy of the prebuilt
+        base dict, interned keys.  ``wsgi.input`` is set by ``set_body``.
+        ``peer_env`` is ``peer_strings(req.remote_addr)``, kept per connection."""
+        cdef dict env = PyDict_Copy(self.base)
         cdef str path = req.path
         cdef str root = self.root_path
-        cdef rh_request r
-        cdef rh_header hdrs[MAX_HEADERS]
         cdef size_t i
-        cdef object key, old, value
-        cdef bytes head = req._head
-        cdef bytes body = req.body
+        cdef const rh_header *h
+        cdef object key, value
+        cdef PyObject *old
+        cdef Py_ssize_t k
         if "%" in path:
             path = unquote_to_bytes(path).decode("latin-1")
         if root and (path == root or path.startswith(root + "/")):
@@ -207,44 +393,68 @@ cdef class WSGICore:
         env["PATH_INFO"] = path
         env["QUERY_STRING"] = req.query
         env["SERVER_PROTOCOL"] = req.version
-        peer = req.remote_addr
-        local = False
-        if peer:
-            env["REMOTE_ADDR"] = peer[0]
-            env["REMOTE_PORT"] = str(peer[1])
-            # a unix-socket peer (no address) is on this machine: a proxy's, trusted
-            # like gunicorn trusts it
-            local = not peer[0]
-        else:
-            env["REMOTE_ADDR"] = ""
-            env["REMOTE_PORT"] = ""
-        env["wsgi.input"] = WSGIInput(body)
-        r.headers = hdrs
-        r.num_headers = MAX_HEADERS
-        if rh_parse_request(PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head), &r, NULL) > 0:
-            for i in range(r.num_headers):
-                key = _environ_key(hdrs[i].name, hdrs[i].name_len)
-                if key is _DROP:
-                    continue
-                value = PyUnicode_DecodeLatin1(hdrs[i].value, hdrs[i].value_len, NULL)
-                old = env.get(key)
-                if old is not None:
-                    value = old + ("; " if key == _COOKIE else ", ") + value
-                env[key] = value
-            if r.target[0] != b'/' and r.host != NULL:
-                # absolute-form: the target's authority wins over Host (RFC 9112 3.2.2)
-                env["HTTP_HOST"] = PyUnicode_DecodeLatin1(r.host, r.host_len, NULL)
-        host = env.get("HTTP_HOST")
-        if host:
-            if host.startswith("["):
-                env["SERVER_NAME"] = host[1:host.find("]")] if "]" in host else host
+        cdef bint forwarded = False
+        PyDict_SetItem(env, _REMOTE_ADDR, peer_env[0])
+        PyDict_SetItem(env, _REMOTE_PORT, peer_env[1])
+        for i in range(r.num_headers):
+            h = &r.headers[i]
+            key = _environ_key(h.name, h.name_len)
+            if key is _DROP:
+                continue
+            value = PyUnicode_DecodeLatin1(h.value, h.value_len, NULL)
+            old = PyDict_GetItem(env, key)
+            if old != NULL:
+                value = <object>old + ("; " if key == _COOKIE else ", ") + value
+            PyDict_SetItem(env, key, value)
+            if key is _XFF or key is _XFP:
+                forwarded = True
+        if r.target[0] != b'/' and r.host != NULL:
+            # absolute-form: the target's authority wins over Host (RFC 9112 3.2.2)
+            env[_HOST] = PyUnicode_DecodeLatin1(r.host, r.host_len, NULL)
+        old = PyDict_GetItem(env, _HOST)
+        if old != NULL and len(<str>old):
+            host = <str>old
+            if host[0] == "[":
+                k = host.find("]")
+                env["SERVER_NAME"] = host[1:k] if k >= 0 else host
             else:
-                env["SERVER_NAME"] = host.rsplit(":", 1)[0] if ":" in host else host
-        if body and _CL not in env:
-            env[_CL] = str(len(body))
-        if self.trust_all or local or (self.trusted and env["REMOTE_ADDR"] in self.trusted):
+                k = host.rfind(":")
+                env["SERVER_NAME"] = host[:k] if k >= 0 else host
+        # a unix-socket peer (no address) is on this machine: a proxy's, trusted
+        # like gunicorn trusts it
+        if forwarded and (self.trust_all or peer_env[2] or
+                          (self.trusted and peer_env[0] in self.trusted)):
             self.apply_forwarded(env)
         return env
+
+    @staticmethod
+    def peer_strings(peer):
+        """``(REMOTE_ADDR, REMOTE_PORT, is_local)`` of a peer address."""
+        if peer:
+            return (peer[0], str(peer[1]), not peer[0])
+        return ("", "", False)
+
+    cdef int set_body(self, dict env, HttpRequest req) except -1:
+        """``wsgi.input`` (and CONTENT_LENGTH for a de-chunked body) once the
+        body is in: the spooled file itself, else the bytes."""
+        cdef object f = req.body_file
+        cdef Py_ssize_t n
+        cdef WSGIInput inp
+        if f is not None:
+            PyDict_SetItem(env, _INPUT, f)
+            if PyDict_GetItem(env, _CL) == NULL:
+                pos = f.tell()
+                n = f.seek(0, 2)
+                f.seek(pos)
+                env[_CL] = str(n)
+            return 0
+        body = req._body
+        inp = WSGIInput.__new__(WSGIInput)
+        inp.data = body
+        PyDict_SetItem(env, _INPUT, inp)
+        if PyBytes_GET_SIZE(body) and PyDict_GetItem(env, _CL) == NULL:
+            env[_CL] = str(PyBytes_GET_SIZE(body))
+        return 0
 
     def apply_forwarded(self, dict env):
         fwd = env.get("HTTP_X_FORWARDED_FOR")
@@ -263,13 +473,27 @@ cdef class WSGICore:
             if proto in ("http", "https"):
                 env["wsgi.url_scheme"] = proto
 
-    def call(self, HttpRequest req):
-        """Run the app for ``req``; return an HttpResponse."""
-        cdef dict env = self.environ(req)
+    def environ(self, HttpRequest req not None):
+        """The environ of ``req`` (built when it was parsed), its body set."""
+        cdef dict env = req.environ
+        if env is None:
+            raise ValueError("%r was not parsed by a WSGI server" % (req,))
+        self.set_body(env, req)
+        return env
+
+    cpdef object call(self, HttpRequest req):
+        """Run the app for ``req``: a ``StartResponse`` holding the whole body
+        (``sr.body``) for a list result, else an HttpResponse (the slow path:
+        generators, file wrappers, write())."""
+        cdef dict env = req.environ
         cdef StartResponse sr = StartResponse.__new__(StartResponse)
-        cdef object result = self.app(env, sr)
+        cdef object result
         cdef object body
         cdef object resp
+        if env is None:
+            raise ValueError("%r was not parsed by a WSGI server" % (req,))
+        self.set_body(env, req)
+        result = self.app(env, sr)
         if type(result) is list and sr.status is not None and sr.written is None:
             if len(<list>result) == 1 and type((<list>result)[0]) is bytes:
                 body = (<list>result)[0]
@@ -278,6 +502,10 @@ cdef class WSGICore:
                     body = b"".join(result)
                 except TypeError:
                     raise TypeError("the WSGI app returned a list with non-bytes items") from None
+            if not self.keep_environ and (sr.declared < 0 or
+                                          sr.declared == PyBytes_GET_SIZE(<bytes>body)):
+                sr.body = body
+                return sr
             resp = make_response(sr, body)
         elif result is None:
             raise WSGIError("the WSGI app returned None: PEP 3333 requires an iterable of "

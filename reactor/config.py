@@ -20,6 +20,7 @@ from typing import List, Optional
 
 # the HttpServer limits a Config carries: the same names are its fields
 from reactor.http_server import LIMIT_NAMES as HTTP_LIMITS
+from reactor.wsgi import DEFAULT_HANDLER_THREADS
 
 ENV_PREFIX = "REACTOR_"
 
@@ -72,9 +73,12 @@ class Config:
     dispatcher: Optional[str] = field(default=None, metadata=_opt(
         "--dispatcher", kind="optstr", choices=["epoll", "poll"],
         help="event backend (default epoll; env REACTOR_DISPATCHER overrides)"))
-    handler_threads: int = field(default=0, metadata=_opt(
+    handler_threads: int = field(default=DEFAULT_HANDLER_THREADS, metadata=_opt(
         "--handler-threads", kind="int", metavar="M",
-        help="run WSGI app calls on M worker threads (default 0: on the sub-reactor)"))
+        help="run WSGI app calls on M handler threads per worker, so an app that blocks "
+             "(a database call) does not hold up other connections (default %d); 0 runs "
+             "the app on the sub-reactors: the fastest mode, for apps that never block"
+             % DEFAULT_HANDLER_THREADS))
     # ---- supervision
     timeout: float = field(default=30.0, metadata=_opt(
         "-t", "--timeout", kind="float", metavar="S",
@@ -129,9 +133,14 @@ class Config:
     max_headers: int = field(default=100, metadata=_opt(
         "--max-headers", kind="int", metavar="N", help="most header fields, else 431 "
                                                        "(default 100)"))
-    max_body_size: int = field(default=16 * 1024 * 1024, metadata=_opt(
+    max_body_size: int = field(default=1 << 30, metadata=_opt(
         "--max-body-size", kind="int", metavar="BYTES",
-        help="largest request body, else 413 (default 16 MiB)"))
+        help="largest request body, else 413 (default 1 GiB); bodies over 1 MiB are "
+             "spooled to a temporary file, so an upload costs little memory"))
+    spool_threshold: int = field(default=1 << 20, metadata=_opt(
+        "--spool-threshold", kind="int", metavar="BYTES",
+        help="request bodies over this size are written to a temporary file ($TMPDIR) "
+             "as they arrive instead of being kept in memory (default 1 MiB; 0 = never)"))
     max_connections: Optional[int] = field(default=None, metadata=_opt(
         "--max-connections", kind="optint", metavar="N",
         help="most open connections per worker; extra ones are closed at once "
@@ -316,6 +325,7 @@ class Config:
     def wsgi_options(self):
         """Keywords ``WSGIServer`` takes on top of ``http_options()``."""
         return dict(handler_threads=self.handler_threads, root_path=self.root_path,
+                    multiprocess=self.workers > 1,
                     forwarded_allow_ips=self.forwarded_allow_ips,
                     handler_warn_time=self.handler_warn_time)
 

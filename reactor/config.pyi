@@ -24,6 +24,7 @@ class _HttpOptions(TypedDict):
     max_header_size: int
     max_headers: int
     max_body_size: int
+    spool_threshold: int
     keep_alive_timeout: float
     header_timeout: float
     body_timeout: float
@@ -67,6 +68,7 @@ class _ConfigOptions(TypedDict, total=False):
     max_header_size: int
     max_headers: int
     max_body_size: int
+    spool_threshold: int
     max_connections: int | None
     access_log: str | None
     access_log_format: str | None
@@ -93,7 +95,7 @@ class Config:
     workers: int = 1
     threads: int | None = None
     dispatcher: str | None = None
-    handler_threads: int = 0
+    handler_threads: int = 8
     timeout: float = 30.0
     graceful_timeout: float = 10.0
     max_requests: int = 0
@@ -108,7 +110,8 @@ class Config:
     max_request_line: int = 8192
     max_header_size: int = 65536
     max_headers: int = 100
-    max_body_size: int = 16777216
+    max_body_size: int = 1073741824
+    spool_threshold: int = 1048576
     max_connections: int | None = None
     access_log: str | None = None
     access_log_format: str | None = None

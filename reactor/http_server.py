@@ -44,18 +44,24 @@ ACCESS_FLUSH_INTERVAL = 0.1
 FRESH_GRACE = 1.0
 
 LIMIT_NAMES = ("max_request_line", "max_header_size", "max_headers", "max_body_size",
-                "keep_alive_timeout", "header_timeout", "body_timeout", "min_body_rate")
+                "keep_alive_timeout", "header_timeout", "body_timeout", "min_body_rate",
+                "spool_threshold")
 
 
 class HttpServer:
     """An HTTP/1.1 server: ``HttpServer(handler, host, port, threads, dispatcher, **limits)``.
 
     Limits: ``max_request_line`` (8 KiB), ``max_header_size`` (64 KiB),
-    ``max_headers`` (100), ``max_body_size`` (16 MiB), ``keep_alive_timeout``
+    ``max_headers`` (100), ``max_body_size`` (1 GiB), ``keep_alive_timeout``
     (5 s), ``header_timeout`` (10 s), ``body_timeout`` (30 s between body
     reads), ``min_body_rate`` (500 bytes/s: a body gets ``body_timeout`` plus
     one second per 500 bytes received in all; 0 = no minimum),
     ``max_connections`` (None = unlimited).  Thread safe: ``start``, ``stop``.
+
+    Request bodies over ``spool_threshold`` bytes (1 MiB; 0 = never) are
+    written to an unlinked temporary file in ``spool_dir`` (None: tempfile's
+    default, ``$TMPDIR``) as they arrive, so an upload costs bounded memory:
+    the handler gets ``request.body_file``.
 
     ``sockets``: serve these already-bound listening sockets (TCP or unix,
     one acceptor each) instead of binding ``host``/``port``; the server
@@ -71,7 +77,8 @@ class HttpServer:
                  dispatcher=None, *, max_connections=None, access_log=False,
                  access_log_format=None, access_ring_size=1024,
                  server_header="reactor", reuse_port=False, backlog=1024,
-                 graceful_timeout=10.0, name="reactor-http", sockets=None, **limits):
+                 graceful_timeout=10.0, name="reactor-http", sockets=None, spool_dir=None,
+                 **limits):
         unknown = set(limits) - set(LIMIT_NAMES)
         if unknown:
             raise TypeError("unknown HttpServer option(s): %s" % ", ".join(sorted(unknown)))
@@ -86,7 +93,7 @@ class HttpServer:
                                  access_log_format=access_log_format,
                                  access_ring_size=access_ring_size,
                                  server_header=server_header.encode("latin-1")
-                                 if server_header else b"", **limits)
+                                 if server_header else b"", spool_dir=spool_dir, **limits)
         self.max_connections = max_connections
         if not isinstance(graceful_timeout, (int, float)) or not graceful_timeout >= 0:
             raise ValueError("graceful_timeout must be a number of seconds >= 0, got %r"

@@ -33,6 +33,7 @@ class _Limits(TypedDict, total=False):
     header_timeout: float
     body_timeout: float
     min_body_rate: float
+    spool_threshold: int
 
 class _ServerOptions(_Limits, total=False):
     """HttpServer's keyword options after ``handler, host, port, threads``."""
@@ -48,6 +49,7 @@ class _ServerOptions(_Limits, total=False):
     graceful_timeout: float
     name: str
     sockets: Iterable[socket.socket] | None
+    spool_dir: str | None
 
 class HttpServer:
     """An HTTP/1.1 server: ``HttpServer(handler, host, port, threads, dispatcher, **limits)``.
@@ -76,6 +78,7 @@ class HttpServer:
         graceful_timeout: float = 10.0,
         name: str = "reactor-http",
         sockets: Iterable[socket.socket] | None = None,
+        spool_dir: str | None = None,
         **limits: Unpack[_Limits],
     ) -> None: ...
     def handle(self, request: HttpRequest) -> object: ...

@@ -8,11 +8,22 @@ The app's iterable ``close()`` is always called, also when the client went
 away mid-stream.  ``wsgi.file_wrapper`` bodies over a real file are sent
 with ``sendfile(2)`` without the GIL.
 
-With ``handler_threads == 0`` the app runs on its connection's sub-reactor
-thread (fastest for fast apps).  With ``handler_threads = M`` app calls run
-on M worker threads and responses return to the connection's loop through
-``queue_in_loop``, so a slow app does not hold up other connections.
+By default (``handler_threads = DEFAULT_HANDLER_THREADS``) app calls run on
+a pool of handler threads, as under gunicorn gthread or waitress, so an app
+that blocks (a database call, a sleep) does not hold up other connections;
+a generator body is iterated on its handler thread too, and its chunks
+reach the connection's loop through a small bounded queue, so a slow
+client throttles the generator.  With ``handler_threads == 0`` the app runs
+on its connection's sub-reactor thread: the fastest mode, for apps that
+never block.
+
+The environ is built from the parser's view of the request head (one
+parse); the status line and headers are checked and encoded once by
+``start_response`` and sent as the app wrote them, reason phrase included.
+Request bodies over ``spool_threshold`` are spooled to a temporary file as
+they arrive, and ``wsgi.input`` reads that file.
 """
+import collections
 import importlib
 import io
 import ipaddress
@@ -23,12 +34,22 @@ import sys
 import threading
 import time
 
-from reactor._http import DEFER
+from reactor._http import DEFER, PENDING
 from reactor._wsgi import WSGICore, WSGIError, WSGIInput, make_response  # noqa: F401 (re-exported)
+from reactor._wsgi import StartResponse
 from reactor.http_response import HttpResponse
 from reactor.http_server import HttpServer
 
 log = logging.getLogger("reactor.wsgi")
+
+# handler threads per worker process unless told otherwise: enough for an app
+# that waits on a database or an API now and then; 0 runs the app on the
+# sub-reactors (fastest, for apps that never block)
+DEFAULT_HANDLER_THREADS = 8
+
+# bytes a handler thread may queue ahead of a slow client before its
+# generator waits
+STREAM_QUEUE_BYTES = 256 * 1024
 
 
 class FileWrapper:
@@ -165,7 +186,7 @@ class WSGIAdapter(WSGICore):
 
     def __init__(self, app, server_name="127.0.0.1", server_port=8080, root_path="",
                  forwarded_allow_ips="127.0.0.1", multithread=True, url_scheme="http",
-                 track_active=False):
+                 track_active=False, multiprocess=False):
         if not callable(app):
             raise TypeError("the WSGI application must be callable, got %r" % (app,))
         _check_root_path(root_path)
@@ -178,8 +199,8 @@ class WSGIAdapter(WSGICore):
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": url_scheme,
             "wsgi.errors": sys.stderr,
-            "wsgi.multithread": multithread,
-            "wsgi.multiprocess": False,
+            "wsgi.multithread": bool(multithread),
+            "wsgi.multiprocess": bool(multiprocess),
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
@@ -263,9 +284,106 @@ class WSGIAdapter(WSGICore):
 # ---------------------------------------------------------------------------
 # handler threads
 
+class _ThreadedBody:
+    """A response body produced on a handler thread and sent by the
+    connection's loop: the handler thread ``put``s chunks (waiting while
+    more than ``limit`` bytes are queued, so a slow client throttles the
+    app), the loop takes them with ``next()``, which gives ``PENDING`` when
+    none is ready; the producer then wakes the loop with ``conn.pump``.
+    ``close()`` (the loop: sent, or the client went away) stops the
+    producer at its next chunk."""
+
+    __slots__ = ("conn", "lock", "chunks", "queued", "limit", "done", "error", "closed",
+                 "waiting")
+
+    def __init__(self, conn, limit=STREAM_QUEUE_BYTES):
+        self.conn = conn
+        self.lock = threading.Condition(threading.Lock())
+        self.chunks = collections.deque()
+        self.queued = 0
+        self.limit = limit
+        self.done = False
+        self.error = None
+        self.closed = False
+        self.waiting = False
+
+    # ---- the loop thread
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self.lock:
+            if self.chunks:
+                c = self.chunks.popleft()
+                self.queued -= len(c)
+                self.lock.notify()
+                return c
+            if self.error is not None:
+                exc, self.error = self.error, None
+                self.done = True
+                raise exc
+            if self.done:
+                raise StopIteration
+            self.waiting = True
+            return PENDING
+
+    def close(self):
+        with self.lock:
+            self.closed = True
+            self.chunks.clear()
+            self.queued = 0
+            self.lock.notify_all()
+
+    # ---- the handler thread
+    def _wake(self):
+        try:
+            self.conn.loop.queue_in_loop(self.conn.pump)
+        except RuntimeError:        # the loop is closed: nobody will take more
+            self.close()
+
+    def put(self, chunk):
+        """Queue ``chunk``; False once the loop closed the body."""
+        with self.lock:
+            while self.queued >= self.limit and not self.closed:
+                self.lock.wait()
+            if self.closed:
+                return False
+            self.chunks.append(chunk)
+            self.queued += len(chunk)
+            wake, self.waiting = self.waiting, False
+        if wake:
+            self._wake()
+        return True
+
+    def end(self, error=None):
+        with self.lock:
+            if error is not None:
+                self.error = error
+            else:
+                self.done = True
+            wake, self.waiting = self.waiting, False
+        if wake:
+            self._wake()
+
+    def produce(self, body):
+        """Iterate the app's ``body`` here (a handler thread) until it ends or
+        the loop closes this; ``body.close()`` runs here too."""
+        try:
+            for chunk in body:
+                if chunk and not self.put(chunk):
+                    break
+        except Exception as exc:
+            self.end(exc)
+        else:
+            self.end()
+        finally:
+            _close_quietly(body)
+
+
 class _HandlerPool:
     """M worker threads that run app calls and post the responses back to the
-    connection's loop with queue_in_loop."""
+    connection's loop with queue_in_loop.  A streamed body stays with its
+    thread, which iterates it (``_ThreadedBody``)."""
 
     def __init__(self, adapter, n, name="reactor-wsgi"):
         self.adapter = adapter
@@ -280,20 +398,31 @@ class _HandlerPool:
         return DEFER
 
     def _work(self):
+        get = self.q.get
+        adapter = self.adapter
         while True:
-            req = self.q.get()
+            req = get()
             if req is None:
                 return
             conn = req.connection
+            stream = None
             try:
-                resp = self.adapter(req)
+                resp = adapter(req)
+                if isinstance(resp, HttpResponse) and isinstance(resp.body, _Body):
+                    stream = resp.body
+                    resp.body = _ThreadedBody(conn)
             except BaseException as exc:
                 resp = exc
             try:
                 conn.loop.queue_in_loop(lambda c=conn, r=req, x=resp: c.resume(r, x))
             except RuntimeError:
-                if not isinstance(resp, BaseException):
+                if isinstance(resp, HttpResponse):
                     _close_quietly(resp.body)
+                if stream is not None:
+                    _close_quietly(stream)
+                continue
+            if stream is not None:
+                resp.body.produce(stream)
 
     def stop(self):
         for _ in self.threads:
@@ -306,15 +435,21 @@ class _HandlerPool:
 # the server
 
 class WSGIServer:
-    """Serve a WSGI app: ``WSGIServer(app, host, port, threads=..., handler_threads=0,
-    root_path="", forwarded_allow_ips="127.0.0.1", handler_warn_time=10.0, **http_options)``
-    with ``start()`` / ``stop()`` / ``serve_forever()`` like HttpServer."""
+    """Serve a WSGI app: ``WSGIServer(app, host, port, threads=...,
+    handler_threads=DEFAULT_HANDLER_THREADS, root_path="",
+    forwarded_allow_ips="127.0.0.1", handler_warn_time=10.0, multiprocess=False,
+    **http_options)`` with ``start()`` / ``stop()`` / ``serve_forever()`` like
+    HttpServer.  ``handler_threads=0`` runs the app on the sub-reactors
+    (fastest, for apps that never block); ``multiprocess`` is what the
+    environ's ``wsgi.multiprocess`` says (the CLI sets it with --workers > 1)."""
 
-    def __init__(self, app, host="127.0.0.1", port=8080, threads=None, handler_threads=0,
-                 root_path="", forwarded_allow_ips="127.0.0.1", handler_warn_time=10.0,
+    def __init__(self, app, host="127.0.0.1", port=8080, threads=None,
+                 handler_threads=DEFAULT_HANDLER_THREADS, root_path="",
+                 forwarded_allow_ips="127.0.0.1", handler_warn_time=10.0, multiprocess=False,
                  **options):
-        if not isinstance(handler_threads, int) or handler_threads < 0:
-            raise ValueError("handler_threads must be an int >= 0")
+        if not isinstance(handler_threads, int) or isinstance(handler_threads, bool) or \
+                handler_threads < 0:
+            raise ValueError("handler_threads must be an int >= 0, got %r" % (handler_threads,))
         if not callable(app):
             raise TypeError("the WSGI application must be callable, got %r" % (app,))
         _check_root_path(root_path)      # bad arguments fail before the socket is bound
@@ -325,18 +460,24 @@ class WSGIServer:
             server_name, server_port = self.http.tcp.address
             if not server_port:         # a unix socket: there is no TCP name
                 server_name, server_port = "localhost", 80
+        loops = self.http.tcp.threads or 1      # 0: the single reactor
+        # wsgi.multithread: may the app run on two threads at once?
+        multithread = handler_threads > 1 or (handler_threads == 0 and loops > 1)
         self.adapter = WSGIAdapter(app, server_name, server_port, root_path, forwarded_allow_ips,
-                                   multithread=True, track_active=handler_threads > 0)
+                                   multithread=multithread, track_active=handler_threads > 0,
+                                   multiprocess=multiprocess)
         # the access log reads REMOTE_ADDR (a trusted proxy's client) and {name}e
         self.adapter.keep_environ = self.http.config.access_log
         self.handler_threads = handler_threads
         self.handler_warn_time = handler_warn_time
         self._pool = None
+        config = self.http.config
+        config.wsgi = self.adapter          # environs are built as requests are parsed
         if handler_threads:
             self._pool = _HandlerPool(self.adapter, handler_threads)
-            self.http.config.handler = self._pool.submit
+            config.handler = self._pool.submit
         else:
-            self.http.config.handler = self.adapter.call     # compiled, no tracking layer
+            config.wsgi_inline = True       # the app on the loop thread, compiled path
         self._monitor = None
         self._monitor_stop = threading.Event()
 

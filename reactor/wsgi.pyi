@@ -7,10 +7,12 @@ from typing_extensions import Self, Unpack
 
 from reactor._http_request import HttpRequest
 from reactor._http_response import HttpResponse
-from reactor._wsgi import WSGICore, WSGIError as WSGIError, WSGIInput as WSGIInput, make_response as make_response
+from reactor._wsgi import StartResponse, WSGICore, WSGIError as WSGIError, WSGIInput as WSGIInput, make_response as make_response
 from reactor.http_server import HttpServer, _ServerOptions
 
 log: logging.Logger
+DEFAULT_HANDLER_THREADS: int
+STREAM_QUEUE_BYTES: int
 
 class _Readable(Protocol):
     def read(self, size: int, /) -> bytes: ...
@@ -40,8 +42,9 @@ class WSGIAdapter(WSGICore):
         multithread: bool = True,
         url_scheme: str = "http",
         track_active: bool = False,
+        multiprocess: bool = False,
     ) -> None: ...
-    def __call__(self, req: HttpRequest) -> HttpResponse: ...
+    def __call__(self, req: HttpRequest) -> HttpResponse | StartResponse: ...
 
 class _WSGIOptions(_ServerOptions, total=False):
     host: str
@@ -51,6 +54,7 @@ class _WSGIOptions(_ServerOptions, total=False):
     root_path: str
     forwarded_allow_ips: str | Iterable[str] | None
     handler_warn_time: float
+    multiprocess: bool
 
 class WSGIServer:
     """Serve a WSGI app with ``start()`` / ``stop()`` / ``serve_forever()``."""
@@ -65,10 +69,11 @@ class WSGIServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         threads: int | None = None,
-        handler_threads: int = 0,
+        handler_threads: int = 8,
         root_path: str = "",
         forwarded_allow_ips: str | Iterable[str] | None = "127.0.0.1",
         handler_warn_time: float = 10.0,
+        multiprocess: bool = False,
         **options: Unpack[_ServerOptions],
     ) -> None: ...
     @property

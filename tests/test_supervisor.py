@@ -317,8 +317,10 @@ def test_max_requests_recycles_workers_without_a_failed_request(tmp_path, worker
 def test_hung_handler_worker_is_replaced_after_timeout(tmp_path, endpoint, threads):
     copy_app(tmp_path)
     timeout = 2
-    with reactor_server(*app_args("--timeout", str(timeout), threads=threads, graceful=3),
-                        cwd=tmp_path) as srv:
+    # the handlers run on the loops (--handler-threads 0), so a hung one stops a loop's
+    # heartbeat; with handler threads the loops go on beating and answering
+    with reactor_server(*app_args("--timeout", str(timeout), "--handler-threads", "0",
+                                  threads=threads, graceful=3), cwd=tmp_path) as srv:
         before = srv.wait_workers(2)
         mark = len(srv.out)
         with Load(srv.port, threads=3) as load:

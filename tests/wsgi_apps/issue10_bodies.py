@@ -1,0 +1,60 @@
+"""The upload app of tests/test_wsgi_bodies.py (issue 10), and a server
+process around it.
+
+``app``: ``GET /rss`` answers ``<VmRSS> <VmHWM>`` (kB, from
+/proc/self/status); any other request reads ``wsgi.input`` in
+``read(65536)`` blocks and answers ``<byte count> <sha256 hexdigest>``.
+
+``python issue10_bodies.py [HANDLER_THREADS]`` runs
+``reactor.wsgi.WSGIServer(app, port=0, threads=1)`` (with
+``handler_threads=HANDLER_THREADS`` only when given), prints its port on a
+line of its own, and serves until its stdin is closed.  Also usable as
+``python -m reactor issue10_bodies:app --app-dir tests/wsgi_apps``.
+"""
+import hashlib
+import sys
+
+
+def _vm(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError("%s not in /proc/self/status" % field)
+
+
+def app(environ, start_response):
+    if environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"] == "/rss":
+        body = b"%d %d" % (_vm("VmRSS"), _vm("VmHWM"))
+    else:
+        inp = environ["wsgi.input"]
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            block = inp.read(65536)
+            if not block:
+                break
+            n += len(block)
+            h.update(block)
+        body = b"%d %s" % (n, h.hexdigest().encode())
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def main(argv):
+    from reactor.wsgi import WSGIServer
+    kw = {}
+    if argv:
+        kw["handler_threads"] = int(argv[0])
+    server = WSGIServer(app, port=0, threads=1, **kw)
+    server.start()
+    try:
+        print(server.port, flush=True)
+        sys.stdin.read()            # until the test closes our stdin
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
