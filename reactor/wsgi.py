@@ -233,6 +233,15 @@ class WSGIAdapter(WSGICore):
         finally:
             self.active.pop(ident, None)
 
+    def _whole(self, sr, body):
+        """The answer for a whole bytes ``body``: ``sr`` carrying it (written
+        straight from start_response's encoding) unless the access log wants
+        the environ or the app declared another length."""
+        if not self.keep_environ and sr.declared_length in (-1, len(body)):
+            sr.body = body
+            return sr
+        return make_response(sr, body)
+
     def _run_slow(self, result, sr):
         # generators, file wrappers, write() users: everything but a plain list
         try:
@@ -247,7 +256,7 @@ class WSGIAdapter(WSGICore):
                 result = None
                 if sr.status is None:
                     raise WSGIError("the app returned without calling start_response()")
-                return make_response(sr, b"".join(chunks))
+                return self._whole(sr, b"".join(chunks))
             it = iter(result)
             # start_response may be called as late as the first chunk
             while sr.status is None or not first:
@@ -268,9 +277,11 @@ class WSGIAdapter(WSGICore):
             if sr.status is None:
                 raise WSGIError("the app returned without calling start_response()")
             if it is None:
+                # a whole body after all (Flask's ClosingIterator over a list):
+                # the same direct write as a list
                 _close_quietly(result)
                 result = None
-                return make_response(sr, b"".join(first))
+                return self._whole(sr, b"".join(first))
             body = _Body(first, it, result, sr)
             result = None
             sr.sent = True      # headers committed: a later exc_info call re-raises
