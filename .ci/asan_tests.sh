@@ -52,12 +52,15 @@ DESELECT=(
 #   - reclaimed route tables: the test bounds RSS growth while ~220 MB of old
 #     tables are freed; ASan keeps freed blocks in its quarantine (256 MB by
 #     default), so RSS grows anyway unless quarantine_size_mb=0.
+#   - bounded uploads: the test bounds the server's peak RSS over a 256 MiB upload
+#     read in 64 KiB blocks; every block freed goes to the same quarantine.
 #   - stale event: the test needs the allocator to hand a freed Channel's address
 #     to the next Channel; with PYTHONMALLOC=malloc (used by the main pass so ASan
 #     sees Python objects too) the quarantine never does; pymalloc does.
 ALLOC_TESTS=(
     "tests/test_hardening.py::test_out_of_memory_response_is_rolled_back"
     "tests/test_hardening.py::test_static_route_tables_are_reclaimed"
+    "tests/test_wsgi_bodies.py::test_upload_memory_is_bounded"
     "tests/test_hardening.py::test_stale_event_skips_new_channel_at_same_fd_and_address"
 )
 

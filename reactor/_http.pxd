@@ -89,6 +89,9 @@ cdef class HttpConnection(TcpConnection):
     cdef int _spool_done(self, HttpRequest req) except -1
     cdef int _drop_spools(self) except -1
     cdef int _write_wsgi(self, HttpRequest req, StartResponse sr) except -1
+    cdef int _append_whole(self, HttpRequest req, int status, long long declared, bytes body,
+                           Py_ssize_t blen, bint no_body, bint keep_alive, size_t mark,
+                           object logged) except -1
     cdef rh_chunked chunked
     cdef object stream               # iterator being pumped
     cdef object stream_request

@@ -139,6 +139,16 @@ cdef int _scan_headers(list headers, long long *declared) except -1:
                 flags |= F_CONN_CLOSE
     return flags
 
+cdef inline void _append_length(Buffer out, long long n) noexcept nogil:
+    """``Content-Length: n`` and its CRLF (n >= 0: at most 19 digits)."""
+    cdef char line[48]
+    cdef int k = snprintf(line, sizeof(line), "Content-Length: %lld\r\n", n)
+    if 0 < k < <int>sizeof(line):
+        out.append_nogil(line, k)
+    else:
+        out.oom = True      # cannot happen; if it did, the response is rolled back
+
+
 cdef bytes _reason_line(int status, object reason):
     """The status line with the handler's own reason phrase."""
     check_reason(reason)
@@ -779,8 +789,7 @@ cdef class HttpConnection(TcpConnection):
                             self._serve_static(route, head_only, req.keep_alive and not cfg.stopping,
                                                req.version_minor == 0)
                             continue
-                    request = make_request(inp.peek_ptr(), rc, &req, self.peer_address,
-                                           cfg.wsgi is None or cfg.log_on)
+                    request = make_request(inp.peek_ptr(), rc, &req, self.peer_address)
                     if cfg.wsgi is not None:
                         # the environ straight from this parse (the head is still in inp)
                         if self.wsgi_peer is None:
@@ -1122,8 +1131,6 @@ cdef class HttpConnection(TcpConnection):
         cdef Buffer out = self.output_buffer
         cdef HttpResponse resp
         cdef Py_ssize_t blen
-        cdef char num[32]
-        cdef int k
         cdef size_t mark
         cdef bytes line = None
         if type(result) is StartResponse:
@@ -1174,22 +1181,8 @@ cdef class HttpConnection(TcpConnection):
                 raise ValueError("handler declared Content-Length %d but the body has %d bytes"
                                  % (declared, blen))
             self._append_head(status, headers, flags, ctype, line)
-            if not no_body and (declared >= 0 or blen or not head_only):
-                # a HEAD whose body is empty and whose length was not declared
-                # gets no Content-Length: the GET's length is unknown (RFC 9110 9.3.2)
-                k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
-                             declared if declared >= 0 else <long long>blen)
-                out.append_nogil(num, k)
-            self._append_end(keep_alive, req.http10)
-            if not head_only and blen:
-                out.append_nogil(PyBytes_AS_STRING(body), blen)
-            if out.oom:
-                self._frame_failed(mark, True, None)
-                return 0
-            if self.cfg.log_on:
-                self._log_access(req, status, 0 if head_only else blen, result)
-            self._finish_request(keep_alive)
-            return 0
+            return self._append_whole(req, status, declared, body, blen, no_body, keep_alive,
+                                      mark, result)
         sf = getattr(body, "sendfile_info", None) if not (head_only or no_body) else None
         info = sf() if sf is not None else None
         if info is not None:
@@ -1197,9 +1190,7 @@ cdef class HttpConnection(TcpConnection):
             if declared >= 0 and declared < count:
                 count = declared
             self._append_head(status, headers, flags, ctype, line)
-            k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
-                         declared if declared >= 0 else <long long>count)
-            out.append_nogil(num, k)
+            _append_length(out, declared if declared >= 0 else <long long>count)
             self._append_end(keep_alive, req.http10)
             if out.oom:
                 self._frame_failed(mark, True, body)
@@ -1221,8 +1212,7 @@ cdef class HttpConnection(TcpConnection):
             self._close_iterable(body)
             self._append_head(status, headers, flags, ctype, line)
             if declared >= 0 and not no_body:
-                k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", declared)
-                out.append_nogil(num, k)
+                _append_length(out, declared)
             self._append_end(keep_alive, False)
             if out.oom:
                 self._frame_failed(mark, True, None)
@@ -1240,8 +1230,7 @@ cdef class HttpConnection(TcpConnection):
         self.stream_chunked = False
         self._append_head(status, headers, flags, ctype, line)
         if declared >= 0:
-            k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", declared)
-            out.append_nogil(num, k)
+            _append_length(out, declared)
         elif not req.http10:
             self.stream_chunked = True
             out.append_nogil(b"Transfer-Encoding: chunked\r\n", 28)
@@ -1266,14 +1255,11 @@ cdef class HttpConnection(TcpConnection):
         cdef Buffer out = self.output_buffer
         cdef bytes body = sr.body
         cdef int status = sr.code
-        cdef bint head_only = req.is_head
         cdef bint no_body = status < 200 or status == 204 or status == 304
         cdef Py_ssize_t blen = 0 if no_body else PyBytes_GET_SIZE(body)
         cdef bint keep_alive = req.keep_alive and not self.cfg.stopping and not (sr.flags & WF_CLOSE)
         cdef bytes server
         cdef size_t mark
-        cdef char num[32]
-        cdef int k
         sr.body = None
         if self._conn_state == S_DISCONNECTED:
             return 0
@@ -1291,10 +1277,22 @@ cdef class HttpConnection(TcpConnection):
             out.append_nogil(b"Date: ", 6)
             out.append_nogil(http_date_c(), 29)
             out.append_nogil(b"\r\n", 2)
-        if not no_body and (sr.declared >= 0 or blen or not head_only):
-            k = snprintf(num, sizeof(num), "Content-Length: %lld\r\n",
-                         sr.declared if sr.declared >= 0 else <long long>blen)
-            out.append_nogil(num, k)
+        return self._append_whole(req, status, sr.declared, body, blen, no_body, keep_alive,
+                                  mark, None)
+
+    cdef int _append_whole(self, HttpRequest req, int status, long long declared, bytes body,
+                           Py_ssize_t blen, bint no_body, bint keep_alive, size_t mark,
+                           object logged) except -1:
+        """The end of a response whose body is whole bytes (its head is in the
+        output buffer from ``mark`` on): the length, the blank line, the body
+        (not for HEAD); rolled back on ENOMEM; then the access line and the
+        end of the request.  A HEAD whose body is empty and whose length was
+        not declared gets no Content-Length: the GET's length is unknown
+        (RFC 9110 9.3.2)."""
+        cdef Buffer out = self.output_buffer
+        cdef bint head_only = req.is_head
+        if not no_body and (declared >= 0 or blen or not head_only):
+            _append_length(out, declared if declared >= 0 else <long long>blen)
         self._append_end(keep_alive, req.http10)
         if not head_only and blen:
             out.append_nogil(PyBytes_AS_STRING(body), blen)
@@ -1302,7 +1300,7 @@ cdef class HttpConnection(TcpConnection):
             self._frame_failed(mark, True, None)
             return 0
         if self.cfg.log_on:
-            self._log_access(req, status, 0 if head_only else blen, None)
+            self._log_access(req, status, 0 if head_only else blen, logged)
         self._finish_request(keep_alive)
         return 0
 
@@ -1335,9 +1333,14 @@ cdef class HttpConnection(TcpConnection):
                 return 0
             if chunk is PENDING:
                 # the producer has nothing yet and calls pump() when it has: no
-                # timeout meanwhile, unless the client is slow to take what is queued
-                self.deadline = 0
+                # timeout while it works, but what is queued must still be taken
                 self._flush()
+                if self._conn_state == S_DISCONNECTED:
+                    return 0
+                if self.output_buffer.readable() == 0:
+                    self.deadline = 0
+                elif self.deadline == 0:
+                    self._arm_send_timeout()
                 return 0
             if isinstance(chunk, str):
                 chunk = (<str>chunk).encode("utf-8")

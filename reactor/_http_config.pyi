@@ -40,7 +40,7 @@ class HttpConfig:
         max_request_line: int = 8192,
         max_header_size: int = 65536,
         max_headers: int = 100,
-        max_body_size: int = 1073741824,
+        max_body_size: int = 16777216,
         keep_alive_timeout: float = 5.0,
         header_timeout: float = 10.0,
         body_timeout: float = 30.0,

@@ -86,7 +86,7 @@ cdef class HttpConfig:
         self.log_nhdr = 0
 
     def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
-                 max_headers=100, max_body_size=1 << 30, keep_alive_timeout=5.0,
+                 max_headers=100, max_body_size=16 * 1024 * 1024, keep_alive_timeout=5.0,
                  header_timeout=10.0, body_timeout=30.0, min_body_rate=500.0,
                  output_high_water=1024 * 1024,
                  access_log=False, server_header=b"reactor", access_log_format=None,

@@ -51,5 +51,4 @@ cdef class HttpRequest:
     cdef readonly bint is_head
     """True for a HEAD request (the response is sent without its body)."""
 
-cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer,
-                              bint copy_head=*)
+cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer)

@@ -94,7 +94,9 @@ cdef class HttpRequest:
         if self._headers is None:
             req.headers = hdrs
             req.num_headers = MAX_HEADER_CAP
-            rh_parse_request(PyBytes_AS_STRING(self._head), PyBytes_GET_SIZE(self._head), &req, NULL)
+            if rh_parse_request(PyBytes_AS_STRING(self._head), PyBytes_GET_SIZE(self._head),
+                                &req, NULL) <= 0:
+                req.num_headers = 0     # not a parsed head (a request made by hand)
             self._headers = Headers([
                 (_latin1(hdrs[i].name, hdrs[i].name_len), _latin1(hdrs[i].value, hdrs[i].value_len))
                 for i in range(req.num_headers)])
@@ -151,8 +153,7 @@ cdef class HttpRequest:
         return "<HttpRequest %s %s %s>" % (self.method, self.target, self.version)
 
 
-cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer,
-                              bint copy_head=True):
+cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, object peer):
     cdef HttpRequest r = HttpRequest.__new__(HttpRequest)
     cdef const char *m = req.method
     if req.method_len == 3 and memcmp(m, b"GET", 3) == 0:
@@ -176,7 +177,7 @@ cdef HttpRequest make_request(const char *base, int head_len, rh_request *req, o
     r.expect_continue = req.expect_continue != 0
     r.remote_addr = peer
     r._body = _EMPTY
-    r._head = PyBytes_FromStringAndSize(base, head_len) if copy_head else _EMPTY
+    r._head = PyBytes_FromStringAndSize(base, head_len)
     r.start_time = monotonic()
     return r
 

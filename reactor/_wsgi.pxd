@@ -37,4 +37,5 @@ cdef class WSGICore:
     cdef public bint keep_environ     # responses carry the environ (for the access log)
     cdef dict environ_c(self, const rh_request *r, HttpRequest req, tuple peer_env)
     cdef int set_body(self, dict env, HttpRequest req) except -1
+    cdef dict _environ_of(self, HttpRequest req)
     cpdef object call(self, HttpRequest req)

@@ -14,8 +14,8 @@ from cpython.ref cimport PyObject, Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcmp, memcpy
-from reactor.includes.http_parser cimport rh_request, rh_header
-from reactor._http_request cimport HttpRequest
+from reactor.includes.http_parser cimport rh_request, rh_header, rh_parse_request
+from reactor._http_request cimport HttpRequest, MAX_HEADER_CAP
 from reactor._http_response cimport HttpResponse, validate_header, token_ok, value_ok
 from urllib.parse import unquote_to_bytes
 
@@ -260,10 +260,8 @@ cdef class StartResponse:
             keep = True
             if n == 14 and _lower_is(p, n, b"content-length", 14):
                 keep = False
-                cl = 0
-                if nv == 0 or nv > 18:
-                    cl = -1
-                for i in range(nv):
+                cl = -1 if nv == 0 or nv > 18 else 0     # 18 digits cannot overflow
+                for i in range(nv if cl == 0 else 0):
                     if not b'0' <= v[i] <= b'9':
                         cl = -1
                         break
@@ -473,11 +471,24 @@ cdef class WSGICore:
             if proto in ("http", "https"):
                 env["wsgi.url_scheme"] = proto
 
+    cdef dict _environ_of(self, HttpRequest req):
+        """``req.environ``: built when a WSGI server parsed it, else now from
+        its head (a WSGIAdapter used as a plain HttpServer handler)."""
+        cdef rh_request r
+        cdef rh_header hdrs[MAX_HEADER_CAP]
+        cdef bytes head
+        if req.environ is None:
+            head = req.raw_head
+            r.headers = hdrs
+            r.num_headers = MAX_HEADER_CAP
+            if rh_parse_request(PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head), &r, NULL) <= 0:
+                raise ValueError("%r has no parsed head to build an environ from" % (req,))
+            req.environ = self.environ_c(&r, req, WSGICore.peer_strings(req.remote_addr))
+        return req.environ
+
     def environ(self, HttpRequest req not None):
-        """The environ of ``req`` (built when it was parsed), its body set."""
-        cdef dict env = req.environ
-        if env is None:
-            raise ValueError("%r was not parsed by a WSGI server" % (req,))
+        """The environ of ``req``, its body set."""
+        cdef dict env = self._environ_of(req)
         self.set_body(env, req)
         return env
 
@@ -485,13 +496,11 @@ cdef class WSGICore:
         """Run the app for ``req``: a ``StartResponse`` holding the whole body
         (``sr.body``) for a list result, else an HttpResponse (the slow path:
         generators, file wrappers, write())."""
-        cdef dict env = req.environ
+        cdef dict env = req.environ if req.environ is not None else self._environ_of(req)
         cdef StartResponse sr = StartResponse.__new__(StartResponse)
         cdef object result
         cdef object body
         cdef object resp
-        if env is None:
-            raise ValueError("%r was not parsed by a WSGI server" % (req,))
         self.set_body(env, req)
         result = self.app(env, sr)
         if type(result) is list and sr.status is not None and sr.written is None:

@@ -141,6 +141,10 @@ class Config:
         "--spool-threshold", kind="int", metavar="BYTES",
         help="request bodies over this size are written to a temporary file ($TMPDIR) "
              "as they arrive instead of being kept in memory (default 1 MiB; 0 = never)"))
+    spool_dir: Optional[str] = field(default=None, metadata=_opt(
+        "--spool-dir", kind="optstr", metavar="DIR",
+        help="where spooled request bodies go (default $TMPDIR or /tmp; if that is a "
+             "tmpfs, spooled bodies take RAM: give a directory on disk)"))
     max_connections: Optional[int] = field(default=None, metadata=_opt(
         "--max-connections", kind="optint", metavar="N",
         help="most open connections per worker; extra ones are closed at once "
@@ -317,7 +321,7 @@ class Config:
         """Keywords for ``HttpServer`` (without the handler and the sockets)."""
         return dict({k: getattr(self, k) for k in HTTP_LIMITS},
                     threads=self.sub_reactors(), dispatcher=self.dispatcher,
-                    max_connections=self.max_connections,
+                    max_connections=self.max_connections, spool_dir=self.spool_dir,
                     graceful_timeout=self.graceful_timeout, backlog=self.backlog,
                     access_log_format=self.access_log_format,
                     access_ring_size=self.access_log_buffer)

@@ -16,6 +16,7 @@ class _HttpOptions(TypedDict):
     threads: int
     dispatcher: str | None
     max_connections: int | None
+    spool_dir: str | None
     graceful_timeout: float
     backlog: int
     access_log_format: str | None
@@ -34,6 +35,7 @@ class _WSGIExtraOptions(TypedDict):
     """``Config.wsgi_options()``: keywords ``WSGIServer`` takes on top."""
 
     handler_threads: int
+    multiprocess: bool
     root_path: str
     forwarded_allow_ips: str
     handler_warn_time: float
@@ -69,6 +71,7 @@ class _ConfigOptions(TypedDict, total=False):
     max_headers: int
     max_body_size: int
     spool_threshold: int
+    spool_dir: str | None
     max_connections: int | None
     access_log: str | None
     access_log_format: str | None
@@ -112,6 +115,7 @@ class Config:
     max_headers: int = 100
     max_body_size: int = 1073741824
     spool_threshold: int = 1048576
+    spool_dir: str | None = None
     max_connections: int | None = None
     access_log: str | None = None
     access_log_format: str | None = None

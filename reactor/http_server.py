@@ -52,7 +52,8 @@ class HttpServer:
     """An HTTP/1.1 server: ``HttpServer(handler, host, port, threads, dispatcher, **limits)``.
 
     Limits: ``max_request_line`` (8 KiB), ``max_header_size`` (64 KiB),
-    ``max_headers`` (100), ``max_body_size`` (1 GiB), ``keep_alive_timeout``
+    ``max_headers`` (100), ``max_body_size`` (16 MiB: a handler reads ``body`` as
+    one bytes object; WSGIServer's is 1 GiB), ``keep_alive_timeout``
     (5 s), ``header_timeout`` (10 s), ``body_timeout`` (30 s between body
     reads), ``min_body_rate`` (500 bytes/s: a body gets ``body_timeout`` plus
     one second per 500 bytes received in all; 0 = no minimum),
@@ -61,7 +62,7 @@ class HttpServer:
     Request bodies over ``spool_threshold`` bytes (1 MiB; 0 = never) are
     written to an unlinked temporary file in ``spool_dir`` (None: tempfile's
     default, ``$TMPDIR``) as they arrive, so an upload costs bounded memory:
-    the handler gets ``request.body_file``.
+    the handler gets ``request.body_file`` (``request.body`` reads it whole).
 
     ``sockets``: serve these already-bound listening sockets (TCP or unix,
     one acceptor each) instead of binding ``host``/``port``; the server
@@ -217,8 +218,11 @@ class HttpServer:
                 # main thread, also inside a callback of the loop (the acceptor's):
                 # queue the shutdown for the loop's next safe point instead
                 log.info("received %s: stopping gracefully", signal.Signals(signum).name)
-                loop.queue_in_loop(self._begin_shutdown)
-                loop.wakeup()       # ... and get there at once
+                try:
+                    loop.queue_in_loop(self._begin_shutdown)
+                    loop.wakeup()       # ... and get there at once
+                except RuntimeError:
+                    pass    # the loop has closed: the stop is past the point it would start
             signal.signal(signal.SIGINT, on_signal)
             signal.signal(signal.SIGTERM, on_signal)
             wakeup = SignalWakeup(loop).install()   # a signal always wakes the loop

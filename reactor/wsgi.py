@@ -47,6 +47,10 @@ log = logging.getLogger("reactor.wsgi")
 # sub-reactors (fastest, for apps that never block)
 DEFAULT_HANDLER_THREADS = 8
 
+# the largest request body a WSGI app gets (413 above); bodies over the
+# spool threshold (1 MiB) wait in a temporary file, not in memory
+MAX_BODY_SIZE = 1 << 30
+
 # bytes a handler thread may queue ahead of a slow client before its
 # generator waits
 STREAM_QUEUE_BYTES = 256 * 1024
@@ -349,7 +353,7 @@ class _ThreadedBody:
     def _wake(self):
         try:
             self.conn.loop.queue_in_loop(self.conn.pump)
-        except RuntimeError:        # the loop is closed: nobody will take more
+        except Exception:           # the loop is closed (RuntimeError): nobody takes more
             self.close()
 
     def put(self, chunk):
@@ -378,12 +382,17 @@ class _ThreadedBody:
 
     def produce(self, body):
         """Iterate the app's ``body`` here (a handler thread) until it ends or
-        the loop closes this; ``body.close()`` runs here too."""
+        the loop closes this; ``body.close()`` runs here too.  Whatever the
+        iteration raises ends the stream (the loop closes the connection)."""
         try:
             for chunk in body:
-                if chunk and not self.put(chunk):
+                if chunk and not self.put(chunk if type(chunk) is bytes else bytes(chunk)):
                     break
-        except Exception as exc:
+        except BaseException as exc:
+            # even a BaseException (SystemExit, a cancellation): the loop must
+            # not wait for ever, and this thread goes on serving
+            if not isinstance(exc, Exception):
+                exc = WSGIError("the response iterable raised %r" % (exc,))
             self.end(exc)
         else:
             self.end()
@@ -399,6 +408,8 @@ class _HandlerPool:
     def __init__(self, adapter, n, name="reactor-wsgi"):
         self.adapter = adapter
         self.q = queue.SimpleQueue()
+        self.streams = set()        # the _ThreadedBody each thread produces now
+        self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._work, name="%s-%d" % (name, i + 1),
                                          daemon=True) for i in range(n)]
         for t in self.threads:
@@ -419,7 +430,10 @@ class _HandlerPool:
             stream = None
             try:
                 resp = adapter(req)
-                if isinstance(resp, HttpResponse) and isinstance(resp.body, _Body):
+                # a body to stream is iterated here, not on the loop (unless
+                # nothing of it will be sent: HEAD, 1xx, 204, 304)
+                if isinstance(resp, HttpResponse) and isinstance(resp.body, _Body) and \
+                        not req.is_head and resp.status >= 200 and resp.status not in (204, 304):
                     stream = resp.body
                     resp.body = _ThreadedBody(conn)
             except BaseException as exc:
@@ -433,11 +447,27 @@ class _HandlerPool:
                     _close_quietly(stream)
                 continue
             if stream is not None:
-                resp.body.produce(stream)
+                body = resp.body
+                with self.lock:
+                    self.streams.add(body)
+                try:
+                    body.produce(stream)
+                except BaseException:
+                    log.exception("streaming a response body failed")
+                finally:
+                    with self.lock:
+                        self.streams.discard(body)
 
     def stop(self):
+        """Called once the loops have stopped: a producer still waiting for a
+        loop that will never take its chunks is released (its app iterable is
+        closed on its thread)."""
         for _ in self.threads:
             self.q.put(None)
+        with self.lock:
+            streams = list(self.streams)
+        for body in streams:
+            body.close()
         for t in self.threads:
             t.join(5.0)
 
@@ -450,7 +480,8 @@ class WSGIServer:
     handler_threads=DEFAULT_HANDLER_THREADS, root_path="",
     forwarded_allow_ips="127.0.0.1", handler_warn_time=10.0, multiprocess=False,
     **http_options)`` with ``start()`` / ``stop()`` / ``serve_forever()`` like
-    HttpServer.  ``handler_threads=0`` runs the app on the sub-reactors
+    HttpServer; ``max_body_size`` defaults to ``MAX_BODY_SIZE`` (1 GiB).
+    ``handler_threads=0`` runs the app on the sub-reactors
     (fastest, for apps that never block); ``multiprocess`` is what the
     environ's ``wsgi.multiprocess`` says (the CLI sets it with --workers > 1)."""
 
@@ -458,6 +489,8 @@ class WSGIServer:
                  handler_threads=DEFAULT_HANDLER_THREADS, root_path="",
                  forwarded_allow_ips="127.0.0.1", handler_warn_time=10.0, multiprocess=False,
                  **options):
+        # wsgi.input reads a spooled file, so a large body costs disk, not memory
+        options.setdefault("max_body_size", MAX_BODY_SIZE)
         if not isinstance(handler_threads, int) or isinstance(handler_threads, bool) or \
                 handler_threads < 0:
             raise ValueError("handler_threads must be an int >= 0, got %r" % (handler_threads,))

@@ -12,6 +12,7 @@ from reactor.http_server import HttpServer, _ServerOptions
 
 log: logging.Logger
 DEFAULT_HANDLER_THREADS: int
+MAX_BODY_SIZE: int
 STREAM_QUEUE_BYTES: int
 
 class _Readable(Protocol):

@@ -90,7 +90,7 @@ def test_defaults():
     try:
         cfg = srv.config
         assert (cfg.max_request_line, cfg.max_header_size, cfg.max_headers, cfg.max_body_size) == \
-            (8192, 65536, 100, 1 << 30)
+            (8192, 65536, 100, 16 * 1024 * 1024)
         assert (cfg.keep_alive_timeout, cfg.header_timeout) == (5.0, 10.0)
         assert srv.max_connections is None
     finally:

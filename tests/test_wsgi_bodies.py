@@ -15,7 +15,6 @@ import os
 import random
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -25,18 +24,12 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import reactor  # noqa: E402
-from conftest import free_port  # noqa: E402
 from reactor.config import Config  # noqa: E402
 from wsgi_apps import issue10_bodies  # noqa: E402
-from wsgi_apps.helpers import Client, fetch, wait_for, wsgi_server  # noqa: E402
+from wsgi_apps.helpers import (  # noqa: E402
+    APPS_DIR, CLI_ENV, CliServer, Client, fetch, wait_for, wsgi_server)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-APPS_DIR = os.path.join(ROOT, "tests", "wsgi_apps")
-# subprocesses import the same reactor package as this process (installed or in place)
-REACTOR_HOME = os.path.dirname(os.path.dirname(os.path.abspath(reactor.__file__)))
-ENV = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(
-    p for p in (REACTOR_HOME, os.environ.get("PYTHONPATH")) if p))
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -106,7 +99,7 @@ class BodyServer:
         args = [sys.executable, os.path.join(APPS_DIR, "issue10_bodies.py")]
         if handler_threads is not None:
             args.append(str(handler_threads))
-        env = dict(ENV)
+        env = dict(CLI_ENV)
         if spool_dir is not None:
             env["TMPDIR"] = str(spool_dir)
         self.err_path = tmp_path / "server.stderr"
@@ -159,6 +152,11 @@ class BodyServer:
                 out.append(target)
         return out
 
+    def spooled(self, spool):
+        """The files the server has open in directory ``spool`` (spooled bodies:
+        unlinked at once, so only /proc shows them, as "... (deleted)")."""
+        return [p for p in self.open_files() if p.startswith(str(spool) + os.sep)]
+
     def stop(self):
         """Close the server's stdin (it stops and exits); its exit code."""
         self.proc.stdin.close()
@@ -176,54 +174,6 @@ class BodyServer:
             self.proc.kill()
             self.proc.wait(5)
         self.proc.stdout.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class CliServer:
-    """``python -m reactor SPEC --app-dir tests/wsgi_apps --bind 127.0.0.1:PORT ARGS``."""
-
-    def __init__(self, tmp_path, spec, *args):
-        self.port = free_port()
-        self.out_path = tmp_path / "cli.stdout"
-        self.err_path = tmp_path / "cli.stderr"
-        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "reactor", spec, "--app-dir", APPS_DIR,
-                 "--bind", "127.0.0.1:%d" % self.port, *args],
-                cwd=str(tmp_path), env=ENV, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-
-    def stderr(self):
-        return self.err_path.read_bytes().decode("utf-8", "replace")
-
-    def stdout(self):
-        return self.out_path.read_bytes().decode("utf-8", "replace")
-
-    def wait_ready(self, path="/rss", timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            rc = self.proc.poll()
-            assert rc is None, "the CLI exited with %r:\n%s" % (rc, self.stderr())
-            try:
-                if fetch(self.port, path=path).status == 200:
-                    return
-            except (OSError, EOFError):
-                pass
-            assert time.monotonic() < deadline, "the CLI did not answer:\n%s" % self.stderr()
-            time.sleep(0.05)
-
-    def stop(self, timeout=15.0):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
 
     def __enter__(self):
         return self
@@ -252,6 +202,8 @@ def test_upload_memory_is_bounded(tmp_path, total, chunked, handler_threads):
         r = upload(srv.port, total, chunked, timeout=120.0)
         assert (r.status, r.body) == (200, answer(total)), r
         rss_after, hwm_after = srv.memory()
+        # the body's temporary file is closed once the response is out
+        assert wait_for(lambda: not srv.spooled(spool), 2.0), srv.spooled(spool)
         assert srv.stop() == 0, srv.stderr()
     grew = hwm_after - rss_before
     assert grew < 64 * KiB, (
@@ -268,7 +220,7 @@ def test_config_default_max_body_size_is_1gib():
 
 
 def test_help_mentions_the_1gib_default(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "reactor", "--help"], cwd=str(tmp_path), env=ENV,
+    out = subprocess.run([sys.executable, "-m", "reactor", "--help"], cwd=str(tmp_path), env=CLI_ENV,
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
@@ -286,7 +238,7 @@ def default_limits_port(request, tmp_path):
             yield server.port
     else:
         with CliServer(tmp_path, "issue10_bodies:app", "--threads", "1") as cli:
-            cli.wait_ready()
+            cli.wait_ready("/rss")
             yield cli.port
             assert cli.stop() == 0, cli.stderr()
 
@@ -319,7 +271,7 @@ def test_default_body_limit_is_exactly_1gib(default_limits_port):
 def test_413_is_in_the_access_log(tmp_path):
     with CliServer(tmp_path, "issue10_bodies:app", "--threads", "1", "--max-body-size", "1000",
                    "--access-log", "-") as cli:
-        cli.wait_ready()
+        cli.wait_ready("/rss")
         with Client(cli.port) as c:
             c.send(b"POST /over-length HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" +
                    b"a" * 2000)
@@ -444,6 +396,7 @@ def test_half_sent_upload_leaves_nothing_behind(tmp_path, handler_threads):
             elsewhere = [p for p in srv.open_files()
                          if not p.startswith(str(spool) + os.sep)]
             assert not elsewhere, "files open outside $TMPDIR mid-upload: %r" % elsewhere
+            assert len(srv.spooled(spool)) == 1, srv.open_files()     # the body's spool
             c.sock.settimeout(0.3)
             try:
                 early = c.sock.recv(200)
@@ -455,5 +408,7 @@ def test_half_sent_upload_leaves_nothing_behind(tmp_path, handler_threads):
         r = upload(srv.port, 3 * MiB, False)
         assert (r.status, r.body) == (200, answer(3 * MiB)), r
         assert wait_for(lambda: not list(spool.iterdir()), 2.0), list(spool.iterdir())
+        # the cut-off body's temporary file was closed with its connection
+        assert wait_for(lambda: not srv.spooled(spool), 2.0), srv.spooled(spool)
         assert srv.stop() == 0, srv.stderr()
     assert sorted(p.name for p in spool.iterdir()) == []

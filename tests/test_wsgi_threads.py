@@ -115,3 +115,60 @@ def test_handler_threads_validation():
     for bad in (-1, 1.5, "2"):
         with pytest.raises((ValueError, TypeError)):
             WSGIServer(basic.hello, port=0, threads=1, handler_threads=bad)
+
+
+SECOND_SIGNAL_SERVER = r'''
+import sys, time
+from reactor.wsgi import WSGIServer
+
+def app(environ, start_response):
+    time.sleep(2.0)          # still running when the graceful stop gives up on it
+    start_response("200 OK", [("Content-Length", "1")])
+    return [b"x"]
+
+server = WSGIServer(app, port=0, threads=1, graceful_timeout=0.3)
+print(server.port, flush=True)
+server.serve_forever()
+'''
+
+
+def test_a_second_signal_while_the_handler_pool_stops_is_harmless(tmp_path):
+    # SIGINT to a terminal's process group, then the master's SIGTERM: the second
+    # signal can land after the loop closed, while the pool's threads are joined
+    import signal
+    import socket
+    import subprocess
+    proc = subprocess.Popen([sys.executable, "-c", SECOND_SIGNAL_SERVER], cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                p for p in (os.path.dirname(os.path.dirname(
+                                    os.path.abspath(__file__))), os.environ.get("PYTHONPATH"))
+                                if p)))
+    try:
+        port = int(proc.stdout.readline())
+        deadline = time.monotonic() + 10
+        while True:                              # listening once serve_forever runs
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        try:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)                      # the handler sleeps on its thread
+            proc.send_signal(signal.SIGINT)
+            time.sleep(1.0)                      # graceful stop over: the pool is joined
+            assert proc.poll() is None, "exited before the handler finished"
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(10)
+        finally:
+            s.close()
+        err = proc.stderr.read().decode()
+        assert rc == 0 and "Traceback" not in err, (rc, err)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()
+        proc.stderr.close()

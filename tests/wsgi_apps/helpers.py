@@ -5,15 +5,32 @@ Every socket made here has a timeout, so a server bug shows up as a failed
 assertion or a socket.timeout, never as a hung test run.
 """
 import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
 from wsgiref.validate import validator
 
+import reactor
 from reactor.wsgi import WSGIServer
 
 TIMEOUT = 5.0
+APPS_DIR = os.path.dirname(os.path.abspath(__file__))
+# subprocesses import the same reactor package as this process (installed or in place)
+REACTOR_HOME = os.path.dirname(os.path.dirname(os.path.abspath(reactor.__file__)))
+CLI_ENV = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(
+    p for p in (REACTOR_HOME, os.environ.get("PYTHONPATH")) if p))
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -231,7 +248,7 @@ class Validated:
         except BaseException as exc:
             self.errors.append(exc)
             raise
-        return _Watch(self, it)
+        return WatchedBody(self, it)
 
     def check(self, calls=None, timeout=2.0):
         """Assert no warnings, no errors, and every iterable closed."""
@@ -243,7 +260,10 @@ class Validated:
         assert self.closed == self.calls, "iterable close() not called"
 
 
-class _Watch:
+class WatchedBody:
+    """The iterable of a ``Validated``-like owner: errors raised by next() and
+    close() go to ``owner.errors``; close() counts in ``owner.closed``."""
+
     def __init__(self, owner, it):
         self.owner = owner
         self.it = it
@@ -270,3 +290,56 @@ class _Watch:
         finally:
             with self.owner.lock:
                 self.owner.closed += 1
+
+
+class CliServer:
+    """``python -m reactor SPEC --app-dir tests/wsgi_apps --bind 127.0.0.1:PORT ARGS``
+    on a free port; stdout and stderr go to files under tmp_path."""
+
+    def __init__(self, tmp_path, spec, *args):
+        self.port = free_port()
+        self.out_path = tmp_path / "cli.stdout"
+        self.err_path = tmp_path / "cli.stderr"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "reactor", spec, "--app-dir", APPS_DIR,
+                 "--bind", "127.0.0.1:%d" % self.port, *args],
+                cwd=str(tmp_path), env=CLI_ENV, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=err)
+
+    def stderr(self):
+        return self.err_path.read_bytes().decode("utf-8", "replace")
+
+    def stdout(self):
+        return self.out_path.read_bytes().decode("utf-8", "replace")
+
+    def wait_ready(self, path="/", timeout=20.0):
+        """Poll GET ``path`` until it is answered 200."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = self.proc.poll()
+            assert rc is None, "the CLI exited with %r:\n%s" % (rc, self.stderr())
+            try:
+                r = fetch(self.port, path=path)
+                if r.status == 200:
+                    return r
+            except (OSError, EOFError):
+                pass
+            assert time.monotonic() < deadline, "the CLI did not answer:\n%s" % self.stderr()
+            time.sleep(0.05)
+
+    def stop(self, timeout=15.0):
+        """SIGTERM, then wait for the exit; the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
