@@ -85,8 +85,8 @@ class Config:
         help="replace a worker whose event loops stop heart-beating for S seconds (a "
              "handler stuck holding the GIL, a deadlock); its stacks are dumped first "
              "(default 30; 0 = never). With --handler-threads 0 handlers run on the "
-             "loops, so one request running longer than S counts as a hang: give slow "
-             "handlers --handler-threads"))
+             "loops, so one request running longer than S counts as a hang; on handler "
+             "threads (the default) it does not"))
     graceful_timeout: float = field(default=10.0, metadata=_opt(
         "--graceful-timeout", kind="float", metavar="S",
         help="on SIGTERM/SIGINT, reload or retirement, wait up to S seconds for in-flight "
