@@ -35,6 +35,8 @@ cdef class WSGICore:
     cdef public object trusted
     cdef public object slow_path      # callable(result, sr) for results other than a list
     cdef public bint keep_environ     # responses carry the environ (for the access log)
+    cdef str _last_host               # the Host of the last environ, and its SERVER_NAME
+    cdef str _last_name
     cdef dict environ_c(self, const rh_request *r, HttpRequest req, tuple peer_env)
     cdef int set_body(self, dict env, HttpRequest req) except -1
     cdef dict _environ_of(self, HttpRequest req)

@@ -28,6 +28,7 @@ cdef str _CL = "CONTENT_LENGTH"
 cdef str _COOKIE = "HTTP_COOKIE"
 cdef str _HOST = "HTTP_HOST"
 cdef str _INPUT = "wsgi.input"
+cdef str _SERVER_NAME = "SERVER_NAME"
 cdef str _REMOTE_ADDR = "REMOTE_ADDR"
 cdef str _REMOTE_PORT = "REMOTE_PORT"
 
@@ -191,6 +192,9 @@ cdef inline const unsigned char *_latin1_data(object s, Py_ssize_t *n, str what)
                         % (what, s))
     n[0] = PyUnicode_GET_LENGTH(s)
     return <const unsigned char *>PyUnicode_DATA(s)
+
+
+cdef WSGIInput _NO_INPUT = WSGIInput.__new__(WSGIInput)
 
 
 cdef class StartResponse:
@@ -412,12 +416,17 @@ cdef class WSGICore:
         old = PyDict_GetItem(env, _HOST)
         if old != NULL and len(<str>old):
             host = <str>old
-            if host[0] == "[":
+            if host == self._last_host:         # most requests name the same host
+                name = self._last_name
+            elif host[0] == "[":
                 k = host.find("]")
-                env["SERVER_NAME"] = host[1:k] if k >= 0 else host
+                name = host[1:k] if k >= 0 else host
             else:
                 k = host.rfind(":")
-                env["SERVER_NAME"] = host[:k] if k >= 0 else host
+                name = host[:k] if k >= 0 else host
+            self._last_host = host
+            self._last_name = name
+            PyDict_SetItem(env, _SERVER_NAME, name)
         # a unix-socket peer (no address) is on this machine: a proxy's, trusted
         # like gunicorn trusts it
         if forwarded and (self.trust_all or peer_env[2] or
@@ -447,8 +456,11 @@ cdef class WSGICore:
                 env[_CL] = str(n)
             return 0
         body = req._body
-        inp = WSGIInput.__new__(WSGIInput)
-        inp.data = body
+        if PyBytes_GET_SIZE(body) == 0:
+            inp = _NO_INPUT         # reads b"" for ever: one object serves every request
+        else:
+            inp = WSGIInput.__new__(WSGIInput)
+            inp.data = body
         PyDict_SetItem(env, _INPUT, inp)
         if PyBytes_GET_SIZE(body) and PyDict_GetItem(env, _CL) == NULL:
             env[_CL] = str(PyBytes_GET_SIZE(body))
