@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from reactor.config import Config  # noqa: E402
 from wsgi_apps import issue10_bodies  # noqa: E402
+from wsgi_apps.issue10_bodies import read_input  # noqa: E402
 from wsgi_apps.helpers import (  # noqa: E402
     APPS_DIR, CLI_ENV, CliServer, Client, fetch, wait_for, wsgi_server)
 
@@ -306,35 +307,8 @@ SMALL_SIZES = [0, 1, MiB - 1, MiB, MiB + 1, 5 * MiB]
 def _reading_app(environ, start_response):
     """Reads wsgi.input as PATH_INFO says; answers count, sha256 and what
     reading past the end gave."""
-    how = environ["PATH_INFO"][1:]
     inp = environ["wsgi.input"]
-    h = hashlib.sha256()
-    n = 0
-    if how == "read":
-        data = inp.read()
-        n = len(data)
-        h.update(data)
-    elif how == "blocks":
-        while True:
-            b = inp.read(65536)
-            if not b:
-                break
-            n += len(b)
-            h.update(b)
-    elif how == "readline":
-        while True:
-            line = inp.readline()
-            if not line:
-                break
-            assert line.endswith(b"\n") or b"\n" not in line
-            n += len(line)
-            h.update(line)
-    elif how == "iter":
-        for line in inp:
-            n += len(line)
-            h.update(line)
-    else:
-        raise AssertionError(how)
+    n, h = read_input(inp, environ["PATH_INFO"][1:], 65536)
     past = (inp.read(1), inp.read(), inp.readline())
     body = b"%d %s %r" % (n, h.hexdigest().encode(), past)
     start_response("200 OK", [("Content-Type", "text/plain"),

@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from reactor.config import Config  # noqa: E402
 from wsgi_apps import issue10_apps  # noqa: E402
+from wsgi_apps.issue10_bodies import read_input  # noqa: E402
 from wsgi_apps.helpers import (  # noqa: E402
     CLI_ENV, CliServer, Client, WatchedBody, fetch, wait_for, wsgi_server)
 
@@ -326,30 +327,7 @@ def _lint_target(path, data):
             return [body]
         if p.startswith("/read/"):
             inp = environ["wsgi.input"]
-            how = p[6:]
-            h = hashlib.sha256()
-            n = 0
-            if how == "blocks":
-                while True:
-                    b = inp.read(8192)
-                    if not b:
-                        break
-                    n += len(b)
-                    h.update(b)
-            elif how == "readline":
-                while True:
-                    line = inp.readline(1000)
-                    if not line:
-                        break
-                    assert len(line) <= 1000
-                    n += len(line)
-                    h.update(line)
-            elif how == "iter":
-                for line in inp:
-                    n += len(line)
-                    h.update(line)
-            else:
-                raise AssertionError(how)
+            n, h = read_input(inp, p[6:], 8192, limit=1000)
             body = _digest_line(n, h, inp.read(10))
             start_response("200 OK", [CT])
             return [body]

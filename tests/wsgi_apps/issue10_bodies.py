@@ -15,6 +15,36 @@ import hashlib
 import sys
 
 
+def read_input(inp, how="blocks", size=65536, limit=None):
+    """Read all of ``wsgi.input`` ``inp`` the way ``how`` says (``read``: one
+    read(); ``blocks``: read(size); ``readline``: readline(limit); ``iter``:
+    its lines); ``(byte count, sha256 object)``."""
+    h = hashlib.sha256()
+    n = 0
+    if how == "read":
+        data = inp.read()
+        n = len(data)
+        h.update(data)
+    elif how in ("blocks", "readline"):
+        while True:
+            b = inp.read(size) if how == "blocks" else \
+                inp.readline() if limit is None else inp.readline(limit)
+            if not b:
+                break
+            if how == "readline":
+                assert b.endswith(b"\n") or b"\n" not in b
+                assert limit is None or len(b) <= limit
+            n += len(b)
+            h.update(b)
+    elif how == "iter":
+        for line in inp:
+            n += len(line)
+            h.update(line)
+    else:
+        raise AssertionError(how)
+    return n, h
+
+
 def _vm(field):
     with open("/proc/self/status") as f:
         for line in f:
@@ -27,15 +57,7 @@ def app(environ, start_response):
     if environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"] == "/rss":
         body = b"%d %d" % (_vm("VmRSS"), _vm("VmHWM"))
     else:
-        inp = environ["wsgi.input"]
-        h = hashlib.sha256()
-        n = 0
-        while True:
-            block = inp.read(65536)
-            if not block:
-                break
-            n += len(block)
-            h.update(block)
+        n, h = read_input(environ["wsgi.input"], "blocks", 65536)
         body = b"%d %s" % (n, h.hexdigest().encode())
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
