@@ -6,8 +6,6 @@ handler threads and the server class.  Header names are mapped to environ
 keys once and cached; names containing ``_`` are dropped (as gunicorn and
 nginx do) so ``X_Forwarded_For`` cannot pose as ``X-Forwarded-For``.
 """
-import sys
-
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy, PyDict_GetItem, PyDict_SetItem
 from cpython.ref cimport PyObject, Py_INCREF

@@ -36,7 +36,6 @@ import time
 
 from reactor._http import DEFER, PENDING
 from reactor._wsgi import WSGICore, WSGIError, WSGIInput, make_response  # noqa: F401 (re-exported)
-from reactor._wsgi import StartResponse
 from reactor.http_response import HttpResponse
 from reactor.http_server import HttpServer
 
