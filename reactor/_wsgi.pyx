@@ -330,6 +330,7 @@ cdef class StartResponse:
         if self.written is None:
             self.written = []
         self.written.append(bytes(data))
+        self.sent = True        # as if on the wire: a later exc_info call re-raises
 
     @property
     def status_code(self):

@@ -261,18 +261,27 @@ class WSGIAdapter(WSGICore):
                     raise WSGIError("the app returned without calling start_response()")
                 return self._whole(sr, b"".join(chunks))
             it = iter(result)
+            taken = len(first)      # of sr.written, the chunks already in ``first``
+
+            def take_written():
+                # write() calls made while the app ran go before what it yields next
+                nonlocal taken
+                written = sr.written
+                if written and len(written) > taken:
+                    first.extend(written[taken:])
+                    taken = len(written)
+
             # start_response may be called as late as the first chunk
             while sr.status is None or not first:
                 try:
                     c = next(it)
                 except StopIteration:
                     it = None
+                    take_written()
                     break
                 if not isinstance(c, (bytes, bytearray)):
                     raise TypeError("the WSGI app yielded %s, not bytes" % type(c).__name__)
-                written = sr.written or ()
-                if len(written) > len(first):
-                    first.extend(written[len(first):])
+                take_written()
                 if c:
                     first.append(bytes(c))
                     if sr.status is not None:

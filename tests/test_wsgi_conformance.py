@@ -845,3 +845,93 @@ def test_adapter_as_a_plain_http_server_handler():
             assert c.read_response().body == b"/p data"
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------
+# write(): every byte, in order, whatever the app interleaves
+
+def _write_app(environ, start_response):
+    p = environ["PATH_INFO"]
+    if p.startswith("/late"):
+        # start_response (and write) only once the iterable is iterated
+        def late():
+            w = start_response("200 OK", [CT])
+            w(b"w1;")
+            if p == "/late-yield":
+                yield b"y1;"
+                w(b"w2;")
+            elif p == "/late-empty-yield":
+                yield b""
+                w(b"w2;")
+        return late()
+    write = start_response("200 OK", [CT])
+    write(b"w1;")
+    if p == "/last-next-writes":
+        def gen():
+            write(b"w2;")
+            if False:
+                yield b""
+        return gen()
+    if p == "/interleaved":
+        def gen():
+            yield b"y1;"
+            write(b"w2;")
+            yield b"y2;"
+            write(b"w3;")
+            write(b"w4;")
+        return gen()
+    if p == "/yield-then-write":
+        def gen():
+            write(b"w2;")
+            yield b"y1;"
+            write(b"w3;")
+            yield b""
+            write(b"w4;")
+        return gen()
+    raise AssertionError(p)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("path,body", [
+    ("/last-next-writes", b"w1;w2;"),
+    ("/interleaved", b"w1;y1;w2;y2;w3;w4;"),
+    ("/yield-then-write", b"w1;w2;y1;w3;w4;"),
+    ("/late-no-yield", b"w1;"),
+    ("/late-yield", b"w1;y1;w2;"),
+    ("/late-empty-yield", b"w1;w2;"),
+])
+def test_write_calls_all_arrive_in_order(path, body, mode):
+    with serve(_write_app, mode) as server:
+        r = fetch(server.port, path=path)
+    assert (r.status, r.body) == (200, body), r
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_start_response_with_exc_info_after_write_reraises(mode):
+    # PEP 3333: once write() was called the headers count as sent, so a later
+    # start_response(..., exc_info) must re-raise; the server then answers 500
+    # rather than a 200's first bytes under another status
+    seen = []
+
+    def app(environ, start_response):
+        write = start_response("200 OK", [CT])
+        write(b"partial;")
+        try:
+            raise KeyError("boom")
+        except KeyError:
+            try:
+                start_response("500 Oops", [CT], sys.exc_info())
+            except KeyError:
+                seen.append("re-raised")
+                raise
+            seen.append("replaced")
+            return [b"error page"]
+
+    restore = logging_off("reactor")
+    try:
+        with serve(app, mode) as server:
+            r = fetch(server.port)
+    finally:
+        restore()
+    assert seen == ["re-raised"], seen
+    assert r.status == 500 and b"partial" not in r.body, r
