@@ -288,6 +288,22 @@ class WSGIAdapter(WSGICore):
                         break
             if sr.status is None:
                 raise WSGIError("the app returned without calling start_response()")
+            if it is not None and 0 <= sr.declared_length <= sum(map(len, first)):
+                # every declared byte is here (Flask's ClosingIterator over its body):
+                # the iterable is done unless it misbehaves, so ask it once more
+                # rather than stream; a generator without a length is not asked,
+                # so its first chunk goes out before it makes the next
+                try:
+                    c = next(it)
+                except StopIteration:
+                    it = None
+                    take_written()
+                else:
+                    if not isinstance(c, (bytes, bytearray)):
+                        raise TypeError("the WSGI app yielded %s, not bytes" % type(c).__name__)
+                    take_written()
+                    if c:
+                        first.append(bytes(c))
             if it is None:
                 # a whole body after all (Flask's ClosingIterator over a list):
                 # the same direct write as a list

@@ -935,3 +935,51 @@ def test_start_response_with_exc_info_after_write_reraises(mode):
         restore()
     assert seen == ["re-raised"], seen
     assert r.status == 500 and b"partial" not in r.body, r
+
+
+class _Chunks:
+    """An iterable with close() that is not a list (like werkzeug's ClosingIterator)."""
+
+    def __init__(self, chunks, closed):
+        self.it = iter(chunks)
+        self.closed = closed
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.it)
+
+    def close(self):
+        self.closed.append(1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("chunks,keeps_alive", [
+    ([b"hello"], True),
+    ([b"hel", b"lo"], True),
+    ([b"hello", b""], True),
+    ([b"hello", b"EXTRA"], False),      # longer than declared: cut and closed
+])
+def test_iterable_with_its_declared_length_in_hand(chunks, keeps_alive, mode):
+    closed = []
+
+    def app(environ, start_response):
+        start_response("200 OK", [CT, ("Content-Length", "5")])
+        return _Chunks(chunks, closed)
+
+    restore = logging_off("reactor")
+    try:
+        with serve(app, mode) as server:
+            with Client(server.port) as c:
+                c.request("GET", "/")
+                r = c.read_response()
+                assert (r.status, r.body, r.header("Content-Length")) == (200, b"hello", "5")
+                if keeps_alive:
+                    c.request("GET", "/")
+                    assert c.read_response().body == b"hello"
+                else:
+                    assert c.closed_within(3.0)
+            assert wait_for(lambda: len(closed) == (2 if keeps_alive else 1), 2.0), closed
+    finally:
+        restore()
