@@ -124,6 +124,7 @@ cdef class HttpConnection(TcpConnection):
     cdef int _write_response(self, HttpRequest req, object result) except -1
     cdef int _append_head(self, int status, object headers, int flags, object ctype,
                           bytes line=*) except -1
+    cdef int _append_server_date(self, bint has_server, bint has_date) except -1
     cdef int _append_end(self, bint keep_alive, bint http10) except -1
     cdef int _process(self) except -1
     cdef int _flush(self) except -1

@@ -1258,7 +1258,6 @@ cdef class HttpConnection(TcpConnection):
         cdef bint no_body = status < 200 or status == 204 or status == 304
         cdef Py_ssize_t blen = 0 if no_body else PyBytes_GET_SIZE(body)
         cdef bint keep_alive = req.keep_alive and not self.cfg.stopping and not (sr.flags & WF_CLOSE)
-        cdef bytes server
         cdef size_t mark
         sr.body = None
         if self._conn_state == S_DISCONNECTED:
@@ -1267,16 +1266,7 @@ cdef class HttpConnection(TcpConnection):
         out.oom = False
         out.append_nogil(PyBytes_AS_STRING(sr.line), PyBytes_GET_SIZE(sr.line))
         out.append_nogil(sr.block, sr.block_len)
-        if not (sr.flags & WF_SERVER):
-            server = self.cfg.server_header
-            if server:
-                out.append_nogil(b"Server: ", 8)
-                out.append_nogil(PyBytes_AS_STRING(server), PyBytes_GET_SIZE(server))
-                out.append_nogil(b"\r\n", 2)
-        if not (sr.flags & WF_DATE):
-            out.append_nogil(b"Date: ", 6)
-            out.append_nogil(http_date_c(), 29)
-            out.append_nogil(b"\r\n", 2)
+        self._append_server_date(sr.flags & WF_SERVER, sr.flags & WF_DATE)
         return self._append_whole(req, status, sr.declared, body, blen, no_body, keep_alive,
                                   mark, None)
 
@@ -1466,19 +1456,26 @@ cdef class HttpConnection(TcpConnection):
                 out.append_nogil(b": ", 2)
                 out.append_nogil(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
                 out.append_nogil(b"\r\n", 2)
-        if not (flags & F_SERVER):
-            line = self.cfg.server_header
-            if line:
-                out.append_nogil(b"Server: ", 8)
-                out.append_nogil(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
-                out.append_nogil(b"\r\n", 2)
-        if not (flags & F_DATE):
-            out.append_nogil(b"Date: ", 6)
-            out.append_nogil(http_date_c(), 29)
-            out.append_nogil(b"\r\n", 2)
+        self._append_server_date(flags & F_SERVER, flags & F_DATE)
         if ctype is not None:
             out.append_nogil(b"Content-Type: ", 14)
             out.append_nogil(PyBytes_AS_STRING(ctype), PyBytes_GET_SIZE(ctype))
+            out.append_nogil(b"\r\n", 2)
+        return 0
+
+    cdef int _append_server_date(self, bint has_server, bint has_date) except -1:
+        """The Server and Date lines, unless the handler set its own."""
+        cdef Buffer out = self.output_buffer
+        cdef bytes server
+        if not has_server:
+            server = self.cfg.server_header
+            if server:
+                out.append_nogil(b"Server: ", 8)
+                out.append_nogil(PyBytes_AS_STRING(server), PyBytes_GET_SIZE(server))
+                out.append_nogil(b"\r\n", 2)
+        if not has_date:
+            out.append_nogil(b"Date: ", 6)
+            out.append_nogil(http_date_c(), 29)
             out.append_nogil(b"\r\n", 2)
         return 0
 

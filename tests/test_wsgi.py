@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reactor  # noqa: E402
 from reactor.wsgi import FileWrapper, WSGIInput, load_app  # noqa: E402
 from wsgi_apps import basic  # noqa: E402
-from wsgi_apps.helpers import Client, Validated, fetch, wait_for, wsgi_server  # noqa: E402
+from wsgi_apps.helpers import (  # noqa: E402
+    Client, CountingFile, Validated, fetch, wait_for, wsgi_server)
 
 APPS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wsgi_apps")
 T = 5.0     # client timeout for requests/http.client
@@ -691,29 +692,7 @@ def test_write_while_streaming_is_not_lost():
 # ---------------------------------------------------------------------------
 # wsgi.file_wrapper: sendfile(2) for real files, iteration otherwise
 
-class ProxyFile:
-    """A file-like over a real file that counts read() calls and closes."""
-
-    def __init__(self, path, offset=0):
-        self.f = open(path, "rb")
-        if offset:
-            self.f.seek(offset)
-        self.reads = 0
-        self.closed = threading.Event()
-
-    def fileno(self):
-        return self.f.fileno()
-
-    def tell(self):
-        return self.f.tell()
-
-    def read(self, n=-1):
-        self.reads += 1
-        return self.f.read(n)
-
-    def close(self):
-        self.f.close()
-        self.closed.set()
+ProxyFile = CountingFile      # a real file that counts read() and close() calls
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from reactor.config import Config  # noqa: E402
 from wsgi_apps import issue10_apps  # noqa: E402
 from wsgi_apps.issue10_bodies import read_input  # noqa: E402
 from wsgi_apps.helpers import (  # noqa: E402
-    CLI_ENV, CliServer, Client, WatchedBody, fetch, wait_for, wsgi_server)
+    CLI_ENV, CliServer, Client, CountingFile, WatchedBody, fetch, wait_for, wsgi_server)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,32 +61,6 @@ def assert_next_is_a_response(c, what):
         pass
     assert c.buf[:9] == b"HTTP/1.1 ", "bytes after the head of the answer to %s: %r" % (
         what, c.buf[:120])
-
-
-class CountingFile:
-    """A real file (so wsgi.file_wrapper may sendfile it) that counts close()."""
-
-    def __init__(self, path):
-        self.f = open(path, "rb")
-        self.close_calls = 0
-        self.closed = threading.Event()
-
-    def fileno(self):
-        return self.f.fileno()
-
-    def tell(self):
-        return self.f.tell()
-
-    def seek(self, *a):
-        return self.f.seek(*a)
-
-    def read(self, n=-1):
-        return self.f.read(n)
-
-    def close(self):
-        self.close_calls += 1
-        self.f.close()
-        self.closed.set()
 
 
 @pytest.fixture(scope="module")

@@ -343,3 +343,34 @@ class CliServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class CountingFile:
+    """A file-like over a real file (so wsgi.file_wrapper may sendfile it)
+    that counts read() and close() calls; ``closed`` is set on close()."""
+
+    def __init__(self, path, offset=0):
+        self.f = open(path, "rb")
+        if offset:
+            self.f.seek(offset)
+        self.reads = 0
+        self.close_calls = 0
+        self.closed = threading.Event()
+
+    def fileno(self):
+        return self.f.fileno()
+
+    def tell(self):
+        return self.f.tell()
+
+    def seek(self, *a):
+        return self.f.seek(*a)
+
+    def read(self, n=-1):
+        self.reads += 1
+        return self.f.read(n)
+
+    def close(self):
+        self.close_calls += 1
+        self.f.close()
+        self.closed.set()
