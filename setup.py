@@ -37,7 +37,8 @@ if STRIP:
 
 # C sources a module needs besides its own generated .c
 C_DEPS = {
-    "reactor._http": ["csrc/http_parser.c"],
+    "reactor._http": ["csrc/http_parser.c", "csrc/static_files.c"],
+    "reactor._http_config": ["csrc/static_files.c"],
     "reactor._http_request": ["csrc/http_parser.c"],
     "reactor._wsgi": ["csrc/http_parser.c"],
 }

@@ -152,7 +152,11 @@ _APP_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?")
 def _banner(cfg):
     def announce(sup):
         urls = ", ".join(lst.url() for lst in sup.listeners)
-        what = "the demo" if cfg.app is None else str(cfg.app)
+        mounts = ", ".join("%s from %s" % (p or "/", d) for p, d in cfg.mounts())
+        if cfg.app is not None:
+            what = str(cfg.app) + (" and files at " + mounts if mounts else "")
+        else:
+            what = "files at " + mounts if mounts else "the demo"
         extra = "" if cfg.app is None else ", %d handler threads" % cfg.handler_threads
         print("reactor: serving %s on %s (%d worker%s x %d sub-reactor threads%s, %s)"
               % (what, urls, cfg.workers, "" if cfg.workers == 1 else "s", cfg.sub_reactors(), extra,

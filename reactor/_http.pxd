@@ -8,6 +8,7 @@ from reactor._wsgi cimport StartResponse
 from reactor._http_config cimport HttpConfig, StaticRoute, LOG_HDRS
 from reactor._sync cimport Mutex, Cond
 from cpython.ref cimport PyObject
+from reactor.includes.static_files cimport rh_fcache, rh_fentry, rh_freply
 
 cdef enum:
     LOG_PEER = 48       # the client address of a record, NUL-terminated
@@ -65,6 +66,8 @@ cdef class LoopState:
     cdef object rlock                   # threading.Lock: one consumer at a time
     cdef object access                  # the AccessLog that renders the records
     cdef readonly AccessFlusher flusher
+    cdef rh_fcache *fcache              # this loop's open files (static files), made on first use
+    cdef rh_fcache *file_cache(self) noexcept nogil
     cdef bint pending_nogil(self) noexcept nogil
     cdef int _drain(self) except -1
 
@@ -105,7 +108,7 @@ cdef class HttpConnection(TcpConnection):
     cdef size_t out_mark             # output bytes pending at the last timeout check
     cdef unsigned long long body_sent    # body bytes of the streamed response so far
     cdef char peer_ip[LOG_PEER]      # the client address for static-route records
-    cdef void _record_static(self, const rh_request *req, const StaticRoute *r, bint head_only,
+    cdef void _record_static(self, const rh_request *req, int status, unsigned long long sent,
                              double start) noexcept nogil
     cdef int _log_stream_end(self) except -1
     cdef int _log_error(self, int status, long long sent, object info) except -1
@@ -120,6 +123,14 @@ cdef class HttpConnection(TcpConnection):
     cdef long long sf_left
     cdef bint sf_short               # declared length longer than the file
     cdef int _pump_sendfile(self) except -1
+    cdef rh_fentry *sf_entry         # the static file being sent (a reference), or NULL
+    cdef bint sf_keep                # ... and whether the connection stays open after it
+    cdef int _append_file(self, rh_freply *rep, bint head_only, bint keep_alive,
+                          bint http10) noexcept nogil
+    cdef int _answer_file(self, const rh_request *req, rh_freply *rep, bint keep_alive) except -1
+    cdef int _pump_file(self) except -1
+    cdef int _file_done(self) except -1
+    cdef void _release_file(self) noexcept nogil
     cdef int _arm_send_timeout(self) except -1
     cdef int _write_response(self, HttpRequest req, object result) except -1
     cdef int _append_head(self, int status, object headers, int flags, object ctype,

@@ -49,9 +49,6 @@ from reactor.includes.posix_extra cimport (
     shutdown as c_shutdown, SHUT_WR, errno, EAGAIN, EINTR, recv as c_recv, MSG_PEEK,
     MSG_DONTWAIT, write as c_write)
 from posix.types cimport off_t
-
-cdef extern from "<sys/sendfile.h>" nogil:
-    ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 from reactor._buffer cimport Buffer
 from reactor._channel cimport FAST_SLOW, FAST_DONE, FAST_PROCESS
 from reactor._event_loop cimport EventLoop, monotonic
@@ -64,7 +61,10 @@ from reactor._wsgi cimport StartResponse, WSGICore, WF_DATE, WF_SERVER, WF_CLOSE
 from reactor._http_response import REASONS
 from reactor._http_request cimport HttpRequest, make_request, MAX_HEADER_CAP
 from reactor._http_config cimport (
-    HttpConfig, StaticRoute, append_static, http_date_c, status_line, LOG_HDRS)
+    HttpConfig, StaticRoute, append_static, append_answer, http_date_c, status_line, LOG_HDRS)
+from reactor.includes.static_files cimport (
+    rh_fcache, rh_fentry, rh_freply, rh_fcache_new, rh_fcache_free, rh_fentry_unref,
+    rh_files_serve, rh_sendfile_all)
 
 from reactor.includes.config cimport REACTOR_DEBUG
 
@@ -77,6 +77,14 @@ cdef enum:
     H_STREAM = 3        # pumping a streamed response body
     H_CLOSING = 4       # response sent with Connection: close; lingering until EOF
     H_WAIT = 5          # a handler runs elsewhere (handler threads)
+    H_FILE = 6          # sending a static file (sendfile), resumed on writability
+
+# each loop's cache of static files: open fds and stat results (revalidated on
+# every request), and the bytes of files up to FILE_SMALL_MAX within FILE_CACHE_BYTES
+cdef enum:
+    FILE_CACHE_ENTRIES = 256
+    FILE_CACHE_BYTES = 8 << 20
+    FILE_SMALL_MAX = 64 << 10
 
 cdef double LINGER_TIME = 2.0
 
@@ -348,6 +356,14 @@ cdef class LoopState:
     def __dealloc__(self):
         free(self.ring)
         self.ring = NULL
+        rh_fcache_free(self.fcache)     # entries still being sent live on (refcounted)
+        self.fcache = NULL
+
+    cdef rh_fcache *file_cache(self) noexcept nogil:
+        """This loop's static-file cache (NULL if out of memory); loop thread only."""
+        if self.fcache == NULL:
+            self.fcache = rh_fcache_new(FILE_CACHE_ENTRIES, FILE_CACHE_BYTES, FILE_SMALL_MAX)
+        return self.fcache
 
     def enable_access_log(self, access, unsigned int ring_size, AccessFlusher flusher=None):
         """Give this loop a ring of ``ring_size`` records for the static
@@ -486,6 +502,9 @@ cdef class LoopState:
              "static_requests": self.static_requests}
         if self.ring != NULL:
             d["access_log_dropped"] = load_rlx(self.ring_dropped)
+        if self.fcache != NULL:
+            d["file_cache"] = {"entries": self.fcache.count, "bytes": self.fcache.data_bytes,
+                               "hits": self.fcache.hits, "misses": self.fcache.misses}
         return d
 
 
@@ -515,7 +534,8 @@ cdef class HttpConnection(TcpConnection):
 
     @property
     def http_state(self):
-        return ("head", "body", "chunked-body", "streaming", "closing", "handler")[self.hstate]
+        return ("head", "body", "chunked-body", "streaming", "closing", "handler",
+                "file")[self.hstate]
 
     # ---- hooks from TcpConnection ----------------------------------------------
 
@@ -526,7 +546,9 @@ cdef class HttpConnection(TcpConnection):
             return 0
         if self.in_process:
             return 0
-        if self.hstate == H_WAIT or self.hstate == H_STREAM:
+        if self.hstate == H_FILE and not self._writing():
+            self._pump_file()       # the fast path began it: carry on with the GIL
+        if self.hstate == H_WAIT or self.hstate == H_STREAM or self.hstate == H_FILE:
             # no request is read meanwhile: cap what a client can pile up
             if self.input_buffer.readable() > self.cfg.limits.max_header_size and not self.paused:
                 self.paused = True
@@ -538,6 +560,9 @@ cdef class HttpConnection(TcpConnection):
     cdef int _on_write_drained(self) except -1:
         if self.hstate == H_STREAM:
             self._pump_stream()
+            return 0
+        if self.hstate == H_FILE:
+            self._pump_file()
             return 0
         if self.close_after_write:
             self._begin_linger()
@@ -558,7 +583,7 @@ cdef class HttpConnection(TcpConnection):
         # FIN from the client: a response still being produced or sent is
         # finished first (the client may only have half-closed); otherwise close
         if self._conn_state == S_CONNECTED and not self.lingering and (
-                self.hstate == H_WAIT or self.hstate == H_STREAM or
+                self.hstate == H_WAIT or self.hstate == H_STREAM or self.hstate == H_FILE or
                 self.output_buffer.readable() or
                 (self.hstate == H_HEAD and self.input_buffer.readable() and self.paused)):
             self.peer_closed = True
@@ -572,6 +597,7 @@ cdef class HttpConnection(TcpConnection):
         if self._conn_state == S_DISCONNECTED:
             return 0
         self.lstate.connections.discard(self)
+        self._release_file()
         self._drop_spools()
         it = self.stream
         self.stream = None
@@ -589,21 +615,26 @@ cdef class HttpConnection(TcpConnection):
     # ---- the GIL-free fast path ---------------------------------------------------
 
     cdef int fast_event(self, int revents) noexcept nogil:
-        """Without the GIL: read, answer every registered static route at the
-        front of the input, write.  Anything else (a Python request, an
-        error, a partial write, a close) is left for ``after_fast`` /
-        ``handle_event`` with the GIL.  Touches only this connection's C
-        fields and buffers, its HttpConfig's route table and its LoopState's
-        counters and access-log ring, all owned by (or read-only to) this
-        loop thread."""
+        """Without the GIL: read, answer every registered static route and
+        static file at the front of the input, write (and sendfile).
+        Anything else (a Python request, an error, a partial write, a
+        close) is left for ``after_fast`` / ``handle_event`` with the GIL.
+        Touches only this connection's C fields and buffers, its HttpConfig's
+        route and mount tables and its LoopState's counters, file cache and
+        access-log ring, all owned by (or read-only to) this loop thread."""
         cdef rh_request req
         cdef rh_header hdrs[MAX_HEADER_CAP]
         cdef const StaticRoute *route
+        cdef rh_freply rep
+        cdef rh_fcache *cache
         cdef int rc, err = 0
         cdef ssize_t n
         cdef size_t mark
         cdef unsigned long long served = 0
         cdef double start = 0
+        cdef bint is_head
+        cdef off_t off
+        cdef uint64_t left, sent = 0
         if revents != 1 or self._conn_state != S_CONNECTED or self.hstate != H_HEAD \
                 or self.paused or self.in_process or (self._events & 2) or self.output_buffer.readable():
             return FAST_SLOW
@@ -612,7 +643,7 @@ cdef class HttpConnection(TcpConnection):
             return FAST_SLOW
         if n < 0:
             return FAST_DONE
-        if not self.cfg.has_routes() or self.cfg.stopping:
+        if not (self.cfg.has_routes() or self.cfg.files != NULL) or self.cfg.stopping:
             return FAST_PROCESS
         if self.cfg.log_on:
             start = monotonic()
@@ -622,26 +653,37 @@ cdef class HttpConnection(TcpConnection):
             rc = rh_parse_request(self.input_buffer.peek_ptr(), self.input_buffer.readable(), &req, &self.cfg.limits)
             if rc <= 0 or req.body_kind != RH_BODY_NONE or not req.keep_alive:
                 break
-            if not ((req.method_len == 3 and memcmp(req.method, b"GET", 3) == 0) or
-                    (req.method_len == 4 and memcmp(req.method, b"HEAD", 4) == 0)):
-                break
-            route = self.cfg.find_route(req.path, req.path_len)
-            if route == NULL:
-                break
-            mark = self.output_buffer.readable()
-            self.output_buffer.oom = False
-            append_static(self.output_buffer, route, req.method_len == 4, True,
-                          req.version_minor == 0)
-            if self.output_buffer.oom:
-                # no memory for the whole answer: none of it goes out here;
-                # the slow path answers 500 and closes
-                self.output_buffer.truncate_nogil(mark)
+            is_head = req.method_len == 4 and memcmp(req.method, b"HEAD", 4) == 0
+            route = NULL
+            if is_head or (req.method_len == 3 and memcmp(req.method, b"GET", 3) == 0):
+                route = self.cfg.find_route(req.path, req.path_len)
+            if route != NULL:
+                mark = self.output_buffer.readable()
                 self.output_buffer.oom = False
-                break
-            if self.cfg.log_on:
-                self._record_static(&req, route, req.method_len == 4, start)
+                append_static(self.output_buffer, route, is_head, True, req.version_minor == 0)
+                if self.output_buffer.oom:
+                    # no memory for the whole answer: none of it goes out here;
+                    # the slow path answers 500 and closes
+                    self.output_buffer.truncate_nogil(mark)
+                    self.output_buffer.oom = False
+                    break
+                if self.cfg.log_on:
+                    self._record_static(&req, route.status, 0 if is_head else route.body_len, start)
+            else:
+                if self.cfg.files == NULL:
+                    break
+                cache = self.lstate.file_cache()
+                if cache == NULL or rh_files_serve(self.cfg.files, cache, &req, 0, &rep) <= 0:
+                    break       # the application's (or no memory: the slow path answers)
+                if self.cfg.log_on:
+                    self._record_static(&req, rep.status, 0 if is_head else
+                                        rep.body_len + rep.file_len, start)
+                if self._append_file(&rep, is_head, True, req.version_minor == 0) < 0:
+                    break       # no memory: rolled back; the slow path answers
             self.input_buffer.retrieve_nogil(rc)
             served += 1
+            if self.sf_entry != NULL:
+                break           # a file to send: what is queued goes first
         if served:
             self.requests += served
             self.lstate.requests += served
@@ -649,6 +691,21 @@ cdef class HttpConnection(TcpConnection):
             self._idle_flag = True
             self.deadline = monotonic() + self.cfg.keep_alive_timeout
             self.output_buffer.write_fd_nogil(self.fd, &err)
+            if self.sf_entry != NULL:
+                if self.output_buffer.readable() == 0:
+                    off = self.sf_offset
+                    left = <uint64_t>self.sf_left
+                    rc = rh_sendfile_all(self.fd, self.sf_entry.fd, &off, &left, &sent, &err)
+                    self.sf_offset = off
+                    self.sf_left = <long long>left
+                    if rc == 1:
+                        self._release_file()
+                if self.sf_entry != NULL:
+                    # the rest when the socket drains (or the error), with the GIL
+                    self.hstate = H_FILE
+                    self._idle_flag = False
+                    self.deadline = 0
+                    return FAST_PROCESS
             if self.output_buffer.readable():
                 return FAST_PROCESS     # partial write or error: _flush decides
             if self.lstate.ring != NULL and self.lstate.ring_head - \
@@ -659,7 +716,37 @@ cdef class HttpConnection(TcpConnection):
             return FAST_PROCESS
         return FAST_DONE
 
-    cdef void _record_static(self, const rh_request *req, const StaticRoute *r, bint head_only,
+    cdef int _append_file(self, rh_freply *rep, bint head_only, bint keep_alive,
+                          bint http10) noexcept nogil:
+        """Queue a static-file answer made by ``rh_files_serve``: its head and
+        in-memory body; a file span becomes this connection's ``sf_entry``
+        (sent by the caller).  -1, with nothing queued and the reference
+        dropped, if memory ran out."""
+        cdef size_t mark = self.output_buffer.readable()
+        self.output_buffer.oom = False
+        append_answer(self.output_buffer, rep.head, rep.head_len, rep.body, rep.body_len,
+                      head_only, keep_alive, http10)
+        if self.output_buffer.oom:
+            self.output_buffer.truncate_nogil(mark)
+            self.output_buffer.oom = False
+            rh_fentry_unref(rep.entry)
+            rep.entry = NULL
+            return -1
+        if rep.entry != NULL:
+            self.sf_entry = rep.entry
+            rep.entry = NULL
+            self.sf_offset = rep.file_off
+            self.sf_left = <long long>rep.file_len
+            self.sf_keep = keep_alive
+        return 0
+
+    cdef void _release_file(self) noexcept nogil:
+        if self.sf_entry != NULL:
+            rh_fentry_unref(self.sf_entry)
+            self.sf_entry = NULL
+            self.sf_left = 0
+
+    cdef void _record_static(self, const rh_request *req, int status, unsigned long long sent,
                              double start) noexcept nogil:
         """Queue the access-log record of a static-route answer in this loop's
         ring, without the GIL; a full ring drops it (counted, reported at the
@@ -680,8 +767,8 @@ cdef class HttpConnection(TcpConnection):
         rec = &self.lstate.ring[head % self.lstate.ring_cap]
         rec.wall = _wall_now()
         rec.duration = monotonic() - start if start > 0 else 0.0
-        rec.sent = 0 if head_only else r.body_len
-        rec.status = r.status
+        rec.sent = sent
+        rec.status = status
         rec.version_minor = req.version_minor
         rec.truncated = 0
         memcpy(rec.peer, self.peer_ip, LOG_PEER)
@@ -736,6 +823,9 @@ cdef class HttpConnection(TcpConnection):
         cdef ssize_t used
         cdef bint head_only
         cdef object request
+        cdef rh_fcache *cache
+        cdef rh_freply frep
+        cdef int fr
         self.in_process = True
         try:
             while self._conn_state == S_CONNECTED or self._conn_state == S_DISCONNECTING:
@@ -748,7 +838,7 @@ cdef class HttpConnection(TcpConnection):
                         if not self.peer_closed:
                             self._set_reading(True)
                 if self.paused or self.hstate == H_CLOSING or self.hstate == H_STREAM \
-                        or self.hstate == H_WAIT:
+                        or self.hstate == H_WAIT or self.hstate == H_FILE:
                     break
                 n = inp.readable()
                 if self.hstate == H_HEAD:
@@ -784,10 +874,30 @@ cdef class HttpConnection(TcpConnection):
                                 (req.method_len == 4 and memcmp(req.method, b"HEAD", 4) == 0)):
                             head_only = req.method_len == 4
                             if cfg.log_on:
-                                self._record_static(&req, route, head_only, self._eloop.cached_now)
+                                self._record_static(&req, route.status,
+                                                    0 if head_only else route.body_len,
+                                                    self._eloop.cached_now)
                             inp.retrieve_nogil(rc)
                             self._serve_static(route, head_only, req.keep_alive and not cfg.stopping,
                                                req.version_minor == 0)
+                            continue
+                    if cfg.files != NULL:
+                        # a static file? (a body is not read: the answer closes)
+                        cache = self.lstate.file_cache()
+                        fr = -1
+                        with nogil:
+                            # C over this loop's file cache and the request's spans in inp
+                            if cache != NULL:
+                                fr = rh_files_serve(cfg.files, cache, &req,
+                                                    req.body_kind != RH_BODY_NONE, &frep)
+                        if fr != 0:
+                            inp.retrieve_nogil(rc)
+                            if fr < 0:
+                                self._send_error(500, "out of memory for a static file",
+                                                 _line_info(&req) if cfg.log_on else None)
+                                break
+                            self._answer_file(&req, &frep, req.keep_alive and not cfg.stopping
+                                              and not frep.close)
                             continue
                     request = make_request(inp.peek_ptr(), rc, &req, self.peer_address)
                     if cfg.wsgi is not None:
@@ -993,6 +1103,85 @@ cdef class HttpConnection(TcpConnection):
             return 0
         self.lstate.static_requests += 1
         self._finish_request(keep_alive)
+        return 0
+
+    cdef int _answer_file(self, const rh_request *req, rh_freply *rep, bint keep_alive) except -1:
+        """With the GIL: queue a static-file answer and start sending its file."""
+        cdef bint head_only = req.method_len == 4 and memcmp(req.method, b"HEAD", 4) == 0
+        cdef size_t mark = self.output_buffer.readable()
+        if self.cfg.log_on:
+            self._record_static(req, rep.status, 0 if head_only else rep.body_len + rep.file_len,
+                                self._eloop.cached_now)
+        if self._append_file(rep, head_only, keep_alive, req.version_minor == 0) < 0:
+            self._frame_failed(mark, True, None)
+            return 0
+        self.lstate.static_requests += 1
+        if self.sf_entry == NULL:
+            self._finish_request(keep_alive)
+            return 0
+        self.requests += 1
+        self.lstate.requests += 1
+        self.hstate = H_FILE
+        self._idle_flag = False
+        self.deadline = 0
+        self._pump_file()
+        return 0
+
+    cdef int _pump_file(self) except -1:
+        """Send the rest of the static file (queued head first): when the
+        socket is full, again on writability.  A file that shrank under us
+        closes the connection: a response is never padded."""
+        cdef Buffer out = self.output_buffer
+        cdef int r, err = 0
+        cdef off_t off
+        cdef uint64_t left, sent = 0
+        if self.sf_entry == NULL or self._conn_state == S_DISCONNECTED:
+            return 0
+        if out.readable():
+            self._flush()
+            if self._conn_state == S_DISCONNECTED or out.readable():
+                return 0
+        off = self.sf_offset
+        left = <uint64_t>self.sf_left
+        with nogil:
+            # kernel copies from this connection's file entry to its socket
+            r = rh_sendfile_all(self.fd, self.sf_entry.fd, &off, &left, &sent, &err)
+        self.sf_offset = off
+        self.sf_left = <long long>left
+        if r == 1:
+            self._file_done()
+        elif r == 0:
+            self._events |= 2       # EV_WRITE: more when the socket drains
+            self._eloop.update_channel_c(self)
+            self._arm_send_timeout()
+        else:
+            if r == -2:
+                log.error("a static file shrank while it was sent to %s; closing the connection",
+                          self.peer_address)
+            self._release_file()
+            self._handle_close()
+        return 0
+
+    cdef int _file_done(self) except -1:
+        cdef bint keep_alive = self.sf_keep
+        self._release_file()
+        if self.peer_closed and self.input_buffer.readable() == 0:
+            keep_alive = False      # the client sent FIN: nothing more will come
+        if not keep_alive:
+            self.close_after_write = True
+            self.hstate = H_CLOSING
+            self.deadline = 0
+            self._begin_linger()
+            return 0
+        self.hstate = H_HEAD
+        self._idle_flag = True
+        self.deadline = self._eloop.cached_now + self.cfg.keep_alive_timeout
+        if self.paused:
+            self.paused = False
+            if not self.peer_closed:
+                self._set_reading(True)
+        if self.input_buffer.readable() and not self.in_process:
+            self._process()
         return 0
 
     cdef int _finish_request(self, bint keep_alive) except -1:
@@ -1421,6 +1610,7 @@ cdef class HttpConnection(TcpConnection):
         self.stream = None
         self.stream_request = None
         self.sf_fd = -1
+        self._release_file()
         log.error("out of memory while framing a response for %s; closing the connection",
                   self.peer_address)
         if answer_500:
@@ -1490,43 +1680,37 @@ cdef class HttpConnection(TcpConnection):
         return 0
 
     cdef int _pump_sendfile(self) except -1:
-        """sendfile() the rest of the file: 1 when done, 0 when waiting or closed."""
+        """sendfile() the rest of a ``wsgi.file_wrapper`` file (the static
+        files' C send path): 1 when done, 0 when waiting or closed."""
         cdef Buffer out = self.output_buffer
-        cdef ssize_t n
-        cdef int err = 0
+        cdef int r, err = 0
         cdef off_t off
-        cdef size_t want
+        cdef uint64_t left, sent = 0
         if out.readable():
             self._flush()
             if self._conn_state == S_DISCONNECTED or out.readable():
                 return 0
-        while self.sf_left > 0:
-            off = self.sf_offset
-            want = self.sf_left if self.sf_left < 1048576 else 1048576
-            with nogil:
-                # copies file pages to this connection's socket in the kernel
-                n = sendfile(self.fd, self.sf_fd, &off, want)
-                if n < 0:
-                    err = errno
-            if n > 0:
-                self.sf_offset = off
-                self.sf_left -= n
-                self.body_sent += n
-                continue
-            if n == 0:
-                self.sf_short = True      # the file shrank under us
-                return 1
-            if err == EINTR:
-                continue
-            if err == EAGAIN:
-                self._events |= 2
-                self._eloop.update_channel_c(self)
-                self._arm_send_timeout()
-                return 0
-            self.sf_fd = -1
-            self._handle_close()
+        off = self.sf_offset
+        left = <uint64_t>self.sf_left
+        with nogil:
+            # copies file pages to this connection's socket in the kernel
+            r = rh_sendfile_all(self.fd, self.sf_fd, &off, &left, &sent, &err)
+        self.sf_offset = off
+        self.sf_left = <long long>left
+        self.body_sent += sent
+        if r == 1:
+            return 1
+        if r == -2:
+            self.sf_short = True      # the file shrank under us
+            return 1
+        if r == 0:
+            self._events |= 2
+            self._eloop.update_channel_c(self)
+            self._arm_send_timeout()
             return 0
-        return 1
+        self.sf_fd = -1
+        self._handle_close()
+        return 0
 
     cdef int _abort_stream(self, object body) except -1:
         if self.cfg.log_on:
@@ -1726,7 +1910,8 @@ cdef class HttpConnection(TcpConnection):
             if self.hstate == H_HEAD and self.input_buffer.readable() == 0:
                 return          # a whole request was answered
 
-        if self.hstate == H_STREAM or (self.hstate == H_CLOSING and not self.lingering
+        if self.hstate == H_STREAM or self.hstate == H_FILE or (
+                self.hstate == H_CLOSING and not self.lingering
                                        and pending + <size_t>self.sf_left):
             if pending + <size_t>self.sf_left != self.out_mark:
                 self._arm_send_timeout()        # the client took bytes: keep going

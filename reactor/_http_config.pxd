@@ -1,6 +1,7 @@
 # HttpConfig: handler, limits, timeouts and the static route table of a server.
 from reactor.includes.http_parser cimport rh_limits
 from reactor._buffer cimport Buffer
+from reactor.includes.static_files cimport rh_files
 
 cdef struct StaticRoute:
     char *path
@@ -42,6 +43,9 @@ cdef class HttpConfig:
     cdef char log_hdr[LOG_HDRS][LOG_HDR_NAME]   # their lowercase names
     cdef public bint stopping           # graceful stop: answer with Connection: close
     cdef public object server_header    # bytes
+    cdef rh_files *files                # the mounts of route_files (NULL: none); fixed once serving
+    cdef public bint files_frozen       # serving: no more mounts
+    cdef public list mounts             # [(prefix, real directory)] for show
     cdef RouteTable *table           # published with a release store (copy-on-write)
     cdef list _retired               # [(addresses, [(loop, count)])]: freed once every loop let go
     cdef list _readers               # the EventLoops that read the table
@@ -53,3 +57,5 @@ cdef bytes status_line(int status)
 cdef const char *http_date_c() noexcept nogil
 cdef void append_static(Buffer out, const StaticRoute *r, bint head_only, bint keep_alive,
                         bint http10) noexcept nogil
+cdef void append_answer(Buffer out, const char *head, size_t head_len, const char *body,
+                        size_t body_len, bint head_only, bint keep_alive, bint http10) noexcept nogil

@@ -20,6 +20,8 @@ from reactor._event_loop cimport EventLoop
 from reactor._http_request cimport MAX_HEADER_CAP
 from reactor._http_response cimport validate_header
 from reactor._http_response import REASONS
+from reactor.includes.static_files cimport (
+    rh_files_new, rh_files_add_mount, rh_files_set_mime, rh_files_set_server, rh_files_free)
 
 cdef object _STATUS_LINES = {}
 
@@ -65,6 +67,54 @@ cdef bytes status_line(int status):
     return line
 
 
+# Content types by extension: Python's built-in table (not the machine's
+# /etc/mime.types, so every machine answers alike) with today's web types
+_MIME_EXTRA = {
+    ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json",
+    ".map": "application/json", ".wasm": "application/wasm", ".webp": "image/webp",
+    ".avif": "image/avif", ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf",
+    ".otf": "font/otf", ".svg": "image/svg+xml", ".md": "text/markdown",
+    ".webmanifest": "application/manifest+json", ".ico": "image/vnd.microsoft.icon",
+    ".txt": "text/plain", ".csv": "text/csv", ".xml": "text/xml",
+}
+
+
+def mime_table():
+    """{extension without the dot, lowercase: Content-Type} of static files;
+    text types say ``charset=utf-8``."""
+    import mimetypes
+    types = dict(mimetypes.MimeTypes().types_map[True])
+    types.update(_MIME_EXTRA)
+    out = {}
+    for ext, ctype in types.items():
+        e = ext[1:].lower()
+        if not e or len(e) > 15 or not e.isascii():
+            continue
+        if ctype.startswith("text/"):
+            ctype += "; charset=utf-8"
+        out[e] = ctype
+    return out
+
+
+cdef int _set_mime(HttpConfig cfg) except -1:
+    cdef list items = sorted((e.encode("ascii"), t.encode("ascii")) for e, t in mime_table().items())
+    cdef Py_ssize_t i, n = len(items)
+    cdef const char **exts = <const char **>malloc((n + 1) * sizeof(char *))
+    cdef const char **types = <const char **>malloc((n + 1) * sizeof(char *))
+    try:
+        if exts == NULL or types == NULL:
+            raise MemoryError()
+        for i in range(n):
+            exts[i] = <char *>(<bytes>items[i][0])
+            types[i] = <char *>(<bytes>items[i][1])
+        if rh_files_set_mime(cfg.files, n, exts, types) != 0:
+            raise MemoryError()
+    finally:
+        free(exts)
+        free(types)
+    return 0
+
+
 cdef const char *http_date_c() noexcept nogil:
     return rh_http_date()
 
@@ -84,6 +134,9 @@ cdef class HttpConfig:
         self._readers = []
         self.route_headers = {}
         self.log_nhdr = 0
+        self.files = NULL
+        self.files_frozen = False
+        self.mounts = []
 
     def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
                  max_headers=100, max_body_size=16 * 1024 * 1024, keep_alive_timeout=5.0,
@@ -139,6 +192,8 @@ cdef class HttpConfig:
     def __dealloc__(self):
         cdef int i
         cdef RouteTable *t = self.table
+        rh_files_free(self.files)       # closes the mounts' directory fds
+        self.files = NULL
         if t != NULL:
             for i in range(t.n):
                 free(t.routes[i].path)
@@ -313,6 +368,56 @@ cdef class HttpConfig:
                                             for l in self._readers]))
         self._reclaim(False)
 
+    def add_files(self, prefix, directory, index="index.html", list_dirs=False,
+                  follow_symlinks=False, show_dotfiles=False, cache_control=None,
+                  precompressed=True):
+        """Serve the files under ``directory`` at ``prefix`` (see
+        ``HttpServer.route_files``).  Before the server serves."""
+        cdef bytes p, root, idx, cc = None
+        cdef int dirfd
+        if self.files_frozen:
+            raise RuntimeError("route_files() must be called before the server starts")
+        if not isinstance(prefix, str) or not prefix.startswith("/"):
+            raise ValueError("a files prefix must be a str starting with '/': %r" % (prefix,))
+        p = prefix.rstrip("/").encode("ascii", "replace")
+        if any(c <= 0x20 or c >= 0x7f or c in b"?#%\\" for c in p) or \
+                any(seg in (b"", b".", b"..") for seg in p.split(b"/")[1:]):
+            raise ValueError("a files prefix must be a plain path (visible ASCII, no '?', '#', "
+                             "'%%', backslash, empty, '.' or '..' segments): %r" % (prefix,))
+        if prefix.rstrip("/") in [m[0] for m in self.mounts]:
+            raise ValueError("%r is already mounted" % (prefix,))
+        if not isinstance(directory, (str, bytes, os.PathLike)) or not os.path.isdir(directory):
+            raise ValueError("%r is not a directory" % (directory,))
+        if not isinstance(index, str) or "/" in index or index in (".", ".."):
+            raise ValueError("index must be a file name (or '' for none), got %r" % (index,))
+        if cache_control is not None:
+            cc = validate_header("Cache-Control", cache_control)[1]
+        root = os.fsencode(os.path.realpath(directory))
+        idx = os.fsencode(index)
+        if self.files == NULL:
+            self.files = rh_files_new()
+            if self.files == NULL:
+                raise MemoryError()
+            _set_mime(self)
+        dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        if rh_files_add_mount(self.files, <char *>p, len(p), dirfd, <char *>root, <char *>idx,
+                              bool(list_dirs), bool(follow_symlinks), bool(show_dotfiles),
+                              bool(precompressed), NULL if cc is None else <char *>cc) != 0:
+            os.close(dirfd)
+            raise MemoryError()
+        self.mounts.append((prefix.rstrip("/"), os.fsdecode(root)))
+        self.freeze_files(False)
+
+    def freeze_files(self, bint frozen=True):
+        """No more mounts (the server starts); the Server header is taken now."""
+        cdef bytes server
+        if self.files != NULL:
+            server = bytes(self.server_header or b"")
+            if rh_files_set_server(self.files, <char *>server, len(server)) != 0:
+                raise MemoryError()
+        if frozen:
+            self.files_frozen = True
+
     def static_paths(self):
         cdef int i
         cdef RouteTable *t = self.table
@@ -337,9 +442,16 @@ cdef class HttpConfig:
 
 cdef void append_static(Buffer out, const StaticRoute *r, bint head_only, bint keep_alive,
                         bint http10) noexcept nogil:
-    """Frame a static route's answer into ``out``: its prebuilt head, Date,
-    the Connection header the request needs, and the body unless HEAD."""
-    out.append_nogil(r.head, r.head_len)
+    """Frame a static route's answer into ``out``."""
+    append_answer(out, r.head, r.head_len, r.body, r.body_len, head_only, keep_alive, http10)
+
+
+cdef void append_answer(Buffer out, const char *head, size_t head_len, const char *body,
+                        size_t body_len, bint head_only, bint keep_alive, bint http10) noexcept nogil:
+    """Frame an answer made in C (a static route, a static file) into ``out``:
+    its prebuilt head (status line and headers), Date, the Connection header
+    the request needs, and the body unless HEAD.  ``out.oom`` tells a failure."""
+    out.append_nogil(head, head_len)
     out.append_nogil(b"Date: ", 6)
     out.append_nogil(rh_http_date(), 29)
     if keep_alive and http10:
@@ -348,7 +460,5 @@ cdef void append_static(Buffer out, const StaticRoute *r, bint head_only, bint k
         out.append_nogil(b"\r\n\r\n", 4)
     else:
         out.append_nogil(b"\r\nConnection: close\r\n\r\n", 23)
-    if not head_only:
-        out.append_nogil(r.body, r.body_len)
-
-
+    if not head_only and body_len:
+        out.append_nogil(body, body_len)

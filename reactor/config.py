@@ -149,6 +149,24 @@ class Config:
         "--max-connections", kind="optint", metavar="N",
         help="most open connections per worker; extra ones are closed at once "
              "(default unlimited)"))
+    # ---- static files
+    static: List[str] = field(default_factory=list, metadata=_opt(
+        "--static", kind="list", metavar="PREFIX=DIR",
+        help="serve the files under DIR at URL PREFIX from C, without the GIL (repeatable; "
+             "the longest prefix wins, the app gets every other path; without an app "
+             "only files are served): GET/HEAD, ranges, ETag/Last-Modified, sendfile, "
+             "index.html, FILE.br/FILE.gz for clients that accept them; e.g. --static /=. "
+             "or --static /assets=./public"))
+    list_dirs: bool = field(default=False, metadata=_opt(
+        "--list-dirs", kind="bool",
+        help="--static: list a directory that has no index.html (default: 403)"))
+    follow_symlinks: bool = field(default=False, metadata=_opt(
+        "--follow-symlinks", kind="bool",
+        help="--static: follow symlinks that lead out of DIR (default: 404)"))
+    static_cache_control: Optional[str] = field(default=None, metadata=_opt(
+        "--static-cache-control", kind="optstr", metavar="VALUE",
+        help="--static: send 'Cache-Control: VALUE' with files (default: none), e.g. "
+             "'public, max-age=3600'"))
     # ---- logging
     access_log: Optional[str] = field(default=None, metadata=_opt(
         "--access-log", kind="access_log", metavar="FILE",
@@ -295,6 +313,18 @@ class Config:
             value = getattr(self, name)
             need(value == value, "--%s must be a number of seconds, got nan"
                  % name.replace("_", "-"))
+        for spec in self.static:
+            prefix, sep, directory = spec.partition("=")
+            need(sep and prefix.startswith("/") and directory,
+                 "--static takes URL_PREFIX=DIR (e.g. /assets=./public), got %r" % (spec,))
+            need(os.path.isdir(directory), "--static %s: %r is not a directory"
+                 % (spec, directory))
+        if self.static_cache_control is not None:
+            from reactor._http_response import validate_header
+            try:
+                validate_header("Cache-Control", self.static_cache_control)
+            except ValueError as exc:
+                raise ValueError("--static-cache-control: %s" % exc) from None
         # the HTTP limits are checked by the class that enforces them
         from reactor._http_config import HttpConfig
         HttpConfig(None, **{k: getattr(self, k) for k in HTTP_LIMITS})
@@ -325,6 +355,15 @@ class Config:
                     graceful_timeout=self.graceful_timeout, backlog=self.backlog,
                     access_log_format=self.access_log_format,
                     access_ring_size=self.access_log_buffer)
+
+    def mounts(self):
+        """``[(prefix, directory)]`` of the --static options."""
+        return [tuple(spec.partition("=")[::2]) for spec in self.static]
+
+    def files_options(self):
+        """Keywords for ``HttpServer.route_files`` from the --static options."""
+        return dict(list_dirs=self.list_dirs, follow_symlinks=self.follow_symlinks,
+                    cache_control=self.static_cache_control)
 
     def wsgi_options(self):
         """Keywords ``WSGIServer`` takes on top of ``http_options()``."""

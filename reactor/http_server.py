@@ -7,6 +7,7 @@ a connection factory that builds ``HttpConnection`` objects sharing one
 
     server = HttpServer(handler, port=0, threads=2)
     server.route_static("/ping", b"pong")
+    server.route_files("/static", "./public")   # a directory, from C too
     server.start()          # background threads; server.port is the real port
     ...
     server.stop()           # graceful: in-flight requests finish
@@ -125,6 +126,26 @@ class HttpServer:
         """Serve ``body`` for GET/HEAD ``path`` from C, without taking the GIL."""
         self.config.add_static_route(path, body, content_type, status, headers)
 
+    def route_files(self, prefix, directory, *, index="index.html", list_dirs=False,
+                    follow_symlinks=False, show_dotfiles=False, cache_control=None,
+                    precompressed=True):
+        """Serve the files under ``directory`` at URL ``prefix`` from C,
+        without taking the GIL (nginx's ``location PREFIX { root ...; }``).
+
+        Repeatable; the longest matching prefix wins and the handler gets
+        every other path.  GET and HEAD only (others: 405); conditional
+        requests (ETag, Last-Modified) and single byte ranges; a directory
+        serves its ``index`` file (``""``: none), else 403, or a listing with
+        ``list_dirs``; ``/dir`` redirects to ``/dir/``.  Dotfiles are hidden
+        unless ``show_dotfiles``; symlinks leading out of ``directory`` are
+        refused unless ``follow_symlinks``.  ``cache_control`` is sent as
+        ``Cache-Control``.  With ``precompressed``, ``FILE.br`` / ``FILE.gz``
+        is sent instead of FILE to a client that accepts that encoding.
+        Call before the server starts."""
+        self.config.add_files(prefix, directory, index=index, list_dirs=list_dirs,
+                              follow_symlinks=follow_symlinks, show_dotfiles=show_dotfiles,
+                              cache_control=cache_control, precompressed=precompressed)
+
     def stats(self):
         """Per-loop connection and request counts (a list of dicts).  Thread safe."""
         with self._states_lock:
@@ -180,6 +201,7 @@ class HttpServer:
 
     def _prepare_run(self):
         # a new run (the first, or a restart after stop()): fresh per-loop state
+        self.config.freeze_files()      # the loops read the mounts without a lock
         if self._stopped:
             self._stopped = False
             self._stopping = False

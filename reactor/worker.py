@@ -80,7 +80,7 @@ def load_application(config):
     SystemExit(BOOT_ERROR) after printing the app's error."""
     app = config.app
     if app is None:
-        return "demo", None
+        return ("files" if config.static else "demo"), None
     if callable(app):
         return "wsgi", app
     from reactor.wsgi import load_app
@@ -144,16 +144,22 @@ def build_server(config, kind, app, sockets):
     """The server a worker runs: the demo on HttpServer, or a WSGIServer."""
     options = dict(config.http_options(), sockets=sockets,
                    access_log=access_log_wanted(config))
-    if kind == "demo":
-        from reactor.demo import make_demo
+    if kind in ("demo", "files"):
         from reactor.http_server import HttpServer
-        ref = []
-        server = HttpServer(make_demo(ref), **options)
-        ref.append(server)
-        return server, server
-    from reactor.wsgi import WSGIServer
-    server = WSGIServer(app, **config.wsgi_options(), **options)
-    return server, server.http
+        if kind == "files":
+            server = http = HttpServer(None, **options)     # only files: the rest is 404
+        else:
+            from reactor.demo import make_demo
+            ref = []
+            server = http = HttpServer(make_demo(ref), **options)
+            ref.append(server)
+    else:
+        from reactor.wsgi import WSGIServer
+        server = WSGIServer(app, **config.wsgi_options(), **options)
+        http = server.http
+    for prefix, directory in config.mounts():
+        http.route_files(prefix, directory, **config.files_options())
+    return server, http
 
 
 class _Beats:
