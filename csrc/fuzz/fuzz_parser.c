@@ -702,6 +702,7 @@ static void check_stream(const char *buf, size_t len, const rh_limits *lim, size
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+void check_files(const char *buf, size_t len);     /* fuzz_files.c */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -718,6 +719,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check_stream(buf, len, &req_limits[cfg & 3], capacities[(cfg >> 2) & 7], (int)((cfg >> 5) & 3), seed);
     check_chunked(buf, len, (int)((cfg >> 5) & 3), seed);
+    check_files(buf, len);
 
     free(buf);
     phase = "";

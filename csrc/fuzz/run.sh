@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz csrc/http_parser.c with libFuzzer (see csrc/fuzz/README.md).
+# Fuzz csrc/http_parser.c (and csrc/static_files.c on what it parses) with libFuzzer (see csrc/fuzz/README.md).
 #
 #   csrc/fuzz/run.sh [SECONDS] [libFuzzer flags...]   fuzz for SECONDS (default 60)
 #   csrc/fuzz/run.sh replay [-all-configs] [FILE|DIR...]
@@ -15,7 +15,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 csrc=$(dirname "$here")
-srcs=("$csrc/http_parser.c" "$here/fuzz_parser.c")
+srcs=("$csrc/http_parser.c" "$csrc/static_files.c" "$here/fuzz_parser.c" "$here/fuzz_files.c")
 san=(-fsanitize=address,undefined -fno-sanitize-recover=all)
 cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -I"$csrc")
 
