@@ -7,7 +7,9 @@
 The label is what the result tables and charts show next to a server's
 name, and what the JSON records (per scenario and per run): processes or
 workers, threads, event loop and HTTP parser, and how the app is called
-(WSGI, ASGI, a native handler, a static route, nginx's ``return``).
+(WSGI, ASGI, a native handler, a static route, nginx's ``return``), or how
+files are served (reactor ``--static``, nginx's ``sendfile``, the stdlib's
+``http.server`` and its protocol, granian's ``--static-path-mount``).
 
 It is parsed from the argv the harness launches (``srv.argv``, with
 ``taskset`` in front) and nothing else, so it cannot drift from what was
@@ -16,7 +18,9 @@ measured: a knob the label needs that is missing from the command raises
 bench/servers spell every knob out; tests/test_bench.py labels every one).
 The few facts not in the command are facts of the code it names: the
 bench's own launchers in bench/servers (their threading is fixed in their
-source, see ``_LAUNCHERS``), nginx's config file (``-c``, read back),
+source, see ``_LAUNCHERS``; ``python -m http.server`` runs a
+``ThreadingHTTPServer``), nginx's config file (``-c``, read back: ``return``,
+or ``sendfile`` and ``open_file_cache``, nginx's defaults when absent),
 which WSGI-to-ASGI middleware uvicorn ``--interface wsgi`` wraps the app in
 (read from the installed uvicorn, the way uvicorn picks it), and how many
 workers ``python -m reactor`` runs when the command has no ``--workers``
@@ -118,22 +122,32 @@ def reactor_default_workers():
 def _reactor_cli(args):
     """``python -m reactor APP [--workers W] --threads N --handler-threads M``: a master
     and W workers, each running N sub-reactors (without --workers: the installed
-    reactor's default, see ``reactor_default_workers``)."""
+    reactor's default, see ``reactor_default_workers``).  ``python -m reactor
+    --static PREFIX=DIR`` without an APP serves files from C (no handler threads)."""
     threads = int_option(args, "--threads", command="reactor")
-    handler_threads = int_option(args, "--handler-threads", command="reactor")
+    static = option(args, "--static", None)
+    app = _positional(args)
+    if static is not None and app is None:
+        handler_threads = None
+        interface = "static files in C"
+    else:
+        handler_threads = int_option(args, "--handler-threads", command="reactor")
+        interface = "WSGI" if not handler_threads else \
+            "WSGI on %s" % plural(handler_threads, "handler thread")
     if option(args, "--workers", None) is None:
         workers = reactor_default_workers()
     else:
         workers = int_option(args, "--workers", command="reactor")
-    interface = "WSGI" if not handler_threads else \
-        "WSGI on %s" % plural(handler_threads, "handler thread")
     if workers is None:
         processes = ["1 process", _reactor_threads(threads)]
         facts = {"processes": 1}
     else:
         processes = ["master + %s x %s" % (plural(workers, "worker"), _reactor_threads(threads))]
         facts = {"processes": workers + 1, "workers": workers, "master_process": True}
-    return _config("reactor", processes + [interface], "WSGI", app=_positional(args),
+    if handler_threads is None:
+        return _config("reactor", processes + [interface], "static", static=static,
+                       threads=threads, **facts)
+    return _config("reactor", processes + [interface], "WSGI", app=app,
                    threads=threads, handler_threads=handler_threads, **facts)
 
 
@@ -223,7 +237,27 @@ def _granian(args):
         parts.append(facts["loop"])
     else:
         raise LabelError("granian: interface %s is not WSGI or ASGI" % interface)
+    mount = option(args, "--static-path-mount", None)
+    if mount is not None:             # files answered by granian itself; the app gets the rest
+        facts.update(static_mount=mount,
+                     static_route=option(args, "--static-path-route", command="granian"))
+        return _config("granian", parts + ["static-path-mount", "%s app elsewhere" % interface],
+                       "static", app=_positional(args), **facts)
     return _config("granian", parts + [interface], interface, app=_positional(args), **facts)
+
+
+def _http_server(args):
+    """``python -m http.server --directory DIR --protocol P PORT``: the stdlib's file
+    server, ``SimpleHTTPRequestHandler`` on a ``ThreadingHTTPServer`` (its ``test()``);
+    with HTTP/1.0 it closes the connection after each response."""
+    protocol = option(args, "--protocol", command="http.server")
+    directory = option(args, "--directory", command="http.server")
+    parts = ["1 process", "thread per connection", protocol]
+    if protocol == "HTTP/1.0":
+        parts.append("closes after each response")
+    return _config("stdlib http.server", parts, "static", processes=1,
+                   threads="per connection", protocol=protocol, directory=directory,
+                   handler="SimpleHTTPRequestHandler")
 
 
 # The bench's own launchers: their threading is fixed in their source.
@@ -245,7 +279,7 @@ _LAUNCHERS = {
 }
 
 _MODULES = {"reactor": _reactor_cli, "gunicorn": _gunicorn, "waitress": _waitress,
-            "uvicorn": _uvicorn, "granian": _granian}
+            "uvicorn": _uvicorn, "granian": _granian, "http.server": _http_server}
 _MODULES.update(_LAUNCHERS)
 
 
@@ -266,8 +300,17 @@ def _nginx(argv):
     parts = [plural(workers, "worker")]
     if single:
         parts[0] += ", no master"
-    parts.append("return %s" % answer.group(1) if answer else "static")
-    return _config("nginx", parts, "nginx", workers=workers, master_process=not single)
+    facts = {}
+    if answer:
+        parts.append("return %s" % answer.group(1))
+    else:
+        parts.append("static files")
+        for directive, default in (("sendfile", "off"), ("open_file_cache", "off")):
+            value = re.search(r"^\s*%s\s+([^;]*?)\s*;" % directive, text, re.M)
+            facts[directive] = value.group(1) if value else default    # nginx's default
+            parts.append("%s %s" % (directive, facts[directive]))
+    return _config("nginx", parts, "nginx", workers=workers, master_process=not single,
+                   **facts)
 
 
 def describe(argv):

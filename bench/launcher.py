@@ -6,8 +6,9 @@
 The server runs in its own session (so the whole group can be signalled),
 its output goes to a log file in a temporary directory (shown when it fails
 to start), and readiness means ``GET /`` answered ``200`` with the expected
-13-byte body.  ``fetch(port, path)`` returns the status, headers and body of
-one ``GET`` (the harness checks the flask-* responses with it before timing).
+13-byte body (a file server is asked for a file and its bytes instead).
+``fetch(port, path)`` returns the status, headers and body of one ``GET``
+(the harness checks the flask-* and files-* responses with it before timing).
 """
 import os
 import shutil
@@ -53,7 +54,7 @@ def fetch(port, path="/", timeout=2.0):
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(b"GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
                   % path.encode())
-        data = b""
+        data = bytearray()
         while True:
             head_end = data.find(b"\r\n\r\n")
             if head_end >= 0 and _body_complete(data, head_end):
@@ -62,7 +63,7 @@ def fetch(port, path="/", timeout=2.0):
             if not chunk:
                 break
             data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ", 2)
     status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
@@ -123,8 +124,10 @@ class RunningServer:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def wait_ready(self, timeout=READY_TIMEOUT, paths=("/",)):
-        """Poll until ``GET`` of each path answers the expected body; raise ServerError."""
+    def wait_ready(self, timeout=READY_TIMEOUT, paths=("/",), body=BODY):
+        """Poll until ``GET`` of each path answers 200 with ``body`` (Hello World
+        unless told); raise ServerError."""
+        expected = body
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -138,10 +141,10 @@ class RunningServer:
                 time.sleep(0.05)
                 continue
             for path, status, body in answers:
-                if status != 200 or body != BODY:
+                if status != 200 or body != expected:
                     raise ServerError("%s answered %d %r%s, expected 200 %r" % (
                         self.spec.name, status, body[:60],
-                        "" if path == "/" else " to GET " + path, BODY))
+                        "" if path == "/" else " to GET " + path, expected[:60]))
             return self
         raise ServerError("%s not ready after %.0fs (%s):\n%s" % (
             self.spec.name, timeout, last, self.log_tail()))

@@ -15,12 +15,16 @@ threads, loop, WSGI/ASGI/native), taken from its runs, else from the plan's
 The ``vs`` column compares req/s with one reactor row (``BASELINES``), except
 where the scenario names a baseline per server (``baselines`` in the result
 file: the workers scenario): then each row shows its req/s and its CPU per
-request as ratios to reactor at the same number of workers.
+request as ratios to reactor at the same number of workers.  The files-*
+scenarios (a ``file`` in the result file) add the body bytes per second
+(req/s × the file's size, in MiB/s) and how busy the server's CPU was, and
+show both req/s and CPU per request as ratios to reactor-files.
 """
 import statistics
 
 IDLE = "idle-memory"
-BASELINES = ("reactor-static", "reactor-static-t1", "reactor-native", "reactor-wsgi")
+BASELINES = ("reactor-static", "reactor-static-t1", "reactor-native", "reactor-wsgi",
+             "reactor-files")
 DEFAULT_THRESHOLD = 5.0     # percent
 
 
@@ -52,7 +56,7 @@ def _latency(run, key):
 def _summarize_wrk(ok):
     rps = spread(r["rps"] for r in ok)
     cpu = spread(r["cpu_us_per_req"] for r in ok)
-    return {
+    summary = {
         "rps_median": rps[0], "rps_min": rps[1], "rps_max": rps[2],
         "cpu_us_median": cpu[0], "cpu_us_min": cpu[1], "cpu_us_max": cpu[2],
         "p50_us": spread(_latency(r, "p50") for r in ok)[0],
@@ -60,6 +64,13 @@ def _summarize_wrk(ok):
         "errors": sum(r.get("errors", 0) for r in ok),
         "processes": max((r.get("processes") or 0 for r in ok), default=0) or None,
     }
+    if any("body_bps" in r for r in ok):            # the files-* scenarios
+        body = spread(r.get("body_bps") for r in ok)
+        summary.update(body_bps_median=body[0], body_bps_min=body[1], body_bps_max=body[2],
+                       cpu_busy_median=spread(r.get("cpu_busy") for r in ok)[0],
+                       framing=next((r["check"].get("framing") for r in ok
+                                     if r.get("check")), None))
+    return summary
 
 
 def _summarize_idle(ok):
@@ -128,6 +139,18 @@ def fmt_latency(us):
     if us < 1e6:
         return "%.2f ms" % (us / 1e3)
     return "%.2f s" % (us / 1e6)
+
+
+def fmt_mib(bytes_per_second):
+    """Bytes per second as MiB/s (2**20 bytes, as wrk counts a MB)."""
+    if bytes_per_second is None:
+        return "—"
+    mib = bytes_per_second / (1 << 20)
+    return "{:,.0f}".format(mib) if mib >= 100 else "{:.1f}".format(mib)
+
+
+def fmt_percent(fraction):
+    return "—" if fraction is None else "%.0f%%" % (fraction * 100)
 
 
 def fmt_ratio(value, base):
@@ -211,15 +234,36 @@ def _per_baseline_rows(summary, baselines, labels=None, configs=None):
     return rows
 
 
+def _files_rows(summary, base, labels=None):
+    """Rows of a files-* scenario: req/s and MiB/s of body, CPU per request and how
+    busy the server's CPU was, then req/s and CPU/req as ratios to ``base``."""
+    rows = []
+    for name, s in summary.items():
+        head = [name, label_of(name, s, labels)]
+        if not s["runs"]:
+            rows.append(head + ["failed"] + ["—"] * 10)
+            continue
+        rows.append(head + [fmt_int(s["rps_median"]),
+                            "%s–%s" % (fmt_int(s["rps_min"]), fmt_int(s["rps_max"])),
+                            fmt_mib(s.get("body_bps_median")), fmt_float(s["cpu_us_median"]),
+                            fmt_percent(s.get("cpu_busy_median")),
+                            ratio_to(summary, name, base, "rps_median"),
+                            ratio_to(summary, name, base, "cpu_us_median"),
+                            fmt_latency(s["p50_us"]), fmt_latency(s["p99_us"]),
+                            fmt_int(s["errors"])])
+    return rows
+
+
 def markdown_table(scenario, summary, title=None, skipped=None, labels=None, check=None,
-                   baselines=None, configs=None):
+                   baselines=None, configs=None, file=None):
     """One scenario's markdown section (title, table, skipped/failed notes).
 
     ``labels`` ({server: label}) fills the configuration column where the runs
     carry none; ``check`` (the scenario's reference response) adds a line
     saying what every server's answer was compared with.  ``baselines``
     ({server: reactor server}) compares each row with its own reactor row
-    instead of one, and ``configs`` ({server: config}) gives its worker count."""
+    instead of one, and ``configs`` ({server: config}) gives its worker count.
+    ``file`` (name, bytes, sha256: a files-* scenario) gives the files table."""
     base = baseline_of(summary)
     lines = ["### " + (title or scenario), ""]
     if check:
@@ -227,7 +271,20 @@ def markdown_table(scenario, summary, title=None, skipped=None, labels=None, che
                   "sha256 %s…) before it was timed." % (check["path"], fmt_int(check["bytes"]),
                                                          check["content_type"],
                                                          check["sha256"][:12]), ""]
-    if scenario == IDLE:
+    if file:
+        lines += ["Every server answered the file's exact %s bytes (sha256 %s…) before it "
+                  "was timed. MiB/s = req/s × %s bytes of body; server CPU = the server's "
+                  "CPU time / wall time (100%% = one core busy)."
+                  % (fmt_int(file["bytes"]), file["sha256"][:12], fmt_int(file["bytes"])), ""]
+        vs = base or "reactor-files"
+        lines += _table(["server", "configuration", "req/s (median)", "min–max", "MiB/s",
+                         "µs CPU/req", "server CPU", "req/s vs %s" % vs, "CPU/req vs %s" % vs,
+                         "p50", "p99", "errors"], _files_rows(summary, base, labels))
+        unframed = ["%s (%s)" % (n, s["framing"]) for n, s in summary.items()
+                   if s.get("framing") not in (None, "Content-Length")]
+        if unframed:
+            lines += ["", "Sent without a Content-Length: %s." % ", ".join(unframed)]
+    elif scenario == IDLE:
         lines += _table(["server", "configuration", "KB/conn (median)", "min–max",
                          "held / opened", "RSS before (MB)", "vs %s" % (base or "reactor")],
                         _idle_rows(summary, base, labels))
@@ -270,7 +327,7 @@ def markdown_report(result):
                                         "%s — %s" % (name, info["description"]),
                                         info.get("skipped"), info.get("labels"),
                                         info.get("check"), info.get("baselines"),
-                                        info.get("configs")))
+                                        info.get("configs"), info.get("file")))
     return "\n".join(parts)
 
 
@@ -317,7 +374,7 @@ def _bar_panel(ax, names, summary, key, label, ticks=None):
     lo = [m - (summary[n][key + "_min"] or m) for n, m in zip(names, med)]
     hi = [(summary[n][key + "_max"] or m) - m for n, m in zip(names, med)]
     colors = ["tab:red" if n.startswith("reactor") else
-              "tab:gray" if n == "nginx" else "tab:blue" for n in names]
+              "tab:gray" if n.startswith("nginx") else "tab:blue" for n in names]
     ypos = range(len(names))
     bars = ax.barh(ypos, med, xerr=[lo, hi], color=colors, capsize=3)
     ax.bar_label(bars, labels=[_num(m) for m in med], padding=4, fontsize=8)

@@ -11,9 +11,13 @@ server and first check that the server answers exactly the bytes the app
 produces without a server.  The workers scenario runs an app doing ~100 µs
 of Python per request (bench/apps/work_app.py) on reactor, gunicorn gthread,
 uvicorn and granian at --workers 1 and 2 (plus reactor in one process, no
-master) and compares each with reactor at the same --workers.  Every run
-records the server's configuration label, read from its argv by
-bench/labels.py.
+master) and compares each with reactor at the same --workers.  The files-1k,
+files-64k and files-10m scenarios (``--scenarios files`` selects the three)
+fetch one file of that size from a directory made once per run
+(bench/files.py), over keep-alive, from reactor ``--static``, nginx
+(sendfile), the stdlib's ``http.server`` and granian's static mount, after
+checking that each answers the file's exact bytes.  Every run records the
+server's configuration label, read from its argv by bench/labels.py.
 
 Results go to ``<out>/<UTC timestamp>.json`` (every raw run, versions,
 machine, pinning), ``.md`` (one table per scenario, also printed) and one
@@ -34,16 +38,17 @@ from dataclasses import dataclass
 if __package__ in (None, ""):       # run as a script: python bench/run.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import apps, idle, labels, machine, proctree, report, wrk    # noqa: E402
+from bench import apps, files, idle, labels, machine, proctree, report, wrk    # noqa: E402
 from bench.launcher import RunningServer, ServerError, fetch, pin_prefix  # noqa: E402
-from bench.servers import (DEFAULT_ORDER, SERVERS, WORKERS_APP, threads_variants,  # noqa: E402
-                           workers_variants)
+from bench.servers import (DEFAULT_ORDER, SERVERS, WORKERS_APP, files_variants,  # noqa: E402
+                           threads_variants, workers_variants)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(ROOT, "bench")
 SCRIPTS = os.path.join(BENCH_DIR, "scripts")
 DEFAULT_OUT = os.path.join(BENCH_DIR, "results")
 FLASK_APP = "bench.apps.flask_app:app"
+FILES_10M_CONNECTIONS = 8         # 10 MiB answers: enough to keep the pipe full
 _REFERENCES = {}
 
 
@@ -62,6 +67,8 @@ class Scenario:
     path: str = "/"                   # the URL path wrk requests
     app: str = None                   # a WSGI app "module:attr": every WSGI server runs it
     needs: tuple = ()                 # modules the app needs (here and in the servers)
+    file: str = None                  # files scenarios: the file of bench.files wrk fetches
+    group: str = None                 # a --scenarios name that selects it with its siblings
 
     def connections_for(self, args):
         return self.connections or args.connections
@@ -79,6 +86,10 @@ class Scenario:
             except (ImportError, ValueError):
                 return mod
         return None
+
+    def served_file(self):
+        """The ``bench.files.File`` a files scenario fetches (made on first use), or None."""
+        return files.shared()[self.file] if self.file else None
 
     def reference(self):
         """What every server must answer for ``GET path``: the app called without a
@@ -112,8 +123,18 @@ SCENARIOS = [
     Scenario("workers", "~100 µs of Python per request (bench.apps.work_app), GET /work: "
              "reactor, gunicorn gthread, uvicorn, granian at --workers 1 and 2, "
              "{c} connections", path="/work", app=WORKERS_APP, workers=True),
+] + [
+    Scenario("files-" + suffix, "GET /%s, a file of %s random bytes, "
+             "keep-alive, {c} connections" % (name, "{:,}".format(size)),
+             path="/" + name, file=name, group="files",
+             connections=FILES_10M_CONNECTIONS if size >= 1 << 20 else None)
+    for suffix, name, size in files.FILES
 ]
 SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
+SCENARIO_GROUPS = {}
+for _s in SCENARIOS:
+    if _s.group:
+        SCENARIO_GROUPS.setdefault(_s.group, []).append(_s.name)
 
 
 # ---- command line ----------------------------------------------------------------------
@@ -123,8 +144,10 @@ def build_parser():
         prog="python -m bench",
         description="Benchmark reactor side by side with stock Python servers (needs wrk).")
     ap.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
-                    help="comma-separated scenarios (default: all): %s"
-                    % ", ".join(s.name for s in SCENARIOS))
+                    help="comma-separated scenarios (default: all): %s; %s"
+                    % (", ".join(s.name for s in SCENARIOS),
+                       "; ".join("%s selects %s" % (g, ", ".join(names))
+                                 for g, names in SCENARIO_GROUPS.items())))
     ap.add_argument("--servers", default="",
                     help="comma-separated servers (default: every one installed): %s"
                     % ", ".join(DEFAULT_ORDER))
@@ -134,7 +157,7 @@ def build_parser():
                     help="seconds of wrk warm-up before each measured run (2; 0 = none)")
     ap.add_argument("--connections", type=int, default=64,
                     help="wrk connections for plaintext, pipeline16, post4k, flask-*, "
-                    "threads, workers (64)")
+                    "threads, workers, files-1k, files-64k (64)")
     ap.add_argument("--idle-connections", type=int, default=5000,
                     help="connections opened by the idle-memory scenario (5000)")
     ap.add_argument("--server-cpus", default="1", help="taskset CPU list for servers (1)")
@@ -166,12 +189,24 @@ def parse_cpus(text):
     return cpus
 
 
+def scenario_names(text):
+    """``--scenarios`` as scenario names, a group (``files``) replaced by its members,
+    each name once, in the order given."""
+    names = []
+    for name in split_list(text):
+        for member in SCENARIO_GROUPS.get(name, [name]):
+            if member not in names:
+                names.append(member)
+    return names
+
+
 def check_args(args):
     """Return an error message, or None."""
-    unknown = [s for s in split_list(args.scenarios) if s not in SCENARIO_BY_NAME]
+    unknown = [s for s in scenario_names(args.scenarios) if s not in SCENARIO_BY_NAME]
     if unknown:
         return "unknown scenario(s): %s" % ", ".join(unknown)
-    known = set(DEFAULT_ORDER) | {v.name for v in threads_variants() + workers_variants()}
+    known = set(DEFAULT_ORDER) | {v.name for v in threads_variants() + workers_variants()
+                                  + files_variants()}
     unknown = [s for s in split_list(args.servers) if s not in known]
     if unknown:
         return "unknown server(s): %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(known)))
@@ -195,7 +230,8 @@ def servers_for(scenario, wanted):
 
     Hello World scenarios take the servers with ``hello`` set; an app scenario
     takes every WSGI server, running the app (``spec.with_app``); the workers
-    scenario its own variants (``workers_variants``).  A server named in
+    scenario its own variants (``workers_variants``), the files scenarios the
+    file servers (``files_variants``).  A server named in
     ``wanted`` that cannot take part is listed as skipped, with why, unless a
     variant of it takes its place (uvicorn-wsgi for uvicorn, reactor-w1 for
     reactor-wsgi)."""
@@ -206,6 +242,11 @@ def servers_for(scenario, wanted):
         specs = workers_variants(scenario.app)
         excluded.update((n, "not in the workers scenario (reactor, gunicorn-gthread, "
                          "uvicorn-wsgi, granian-wsgi at --workers 1 and 2)")
+                        for n in DEFAULT_ORDER if not any(s.selected_by({n}) for s in specs))
+    elif scenario.file:
+        specs = files_variants()
+        excluded.update((n, "not in the files scenarios (reactor-files, nginx-files, "
+                         "stdlib-files, granian-files)")
                         for n in DEFAULT_ORDER if not any(s.selected_by({n}) for s in specs))
     elif scenario.app:
         specs = [SERVERS[n].with_app(scenario.app) for n in DEFAULT_ORDER if SERVERS[n].wsgi_argv]
@@ -236,7 +277,7 @@ def servers_for(scenario, wanted):
 def make_plan(args):
     wanted = set(split_list(args.servers))
     return [(SCENARIO_BY_NAME[name],) + servers_for(SCENARIO_BY_NAME[name], wanted)
-            for name in split_list(args.scenarios)]
+            for name in scenario_names(args.scenarios)]
 
 
 def spec_config(spec, server_cpus=None):
@@ -300,9 +341,10 @@ class Context:
         self.env = child_env()
 
 
-def wrk_argv(ctx, scenario, port, duration):
+def wrk_argv(ctx, scenario, port, duration, prefix=""):
+    """wrk's argv for ``scenario`` (``prefix``: where a file server mounts the files)."""
     script = os.path.join(SCRIPTS, scenario.script) if scenario.script else None
-    return wrk.command("http://127.0.0.1:%d%s" % (port, scenario.path), duration,
+    return wrk.command("http://127.0.0.1:%d%s%s" % (port, prefix, scenario.path), duration,
                        scenario.connections_for(ctx.args), threads=ctx.wrk_threads,
                        script=script, wrk=ctx.wrk_binary)
 
@@ -337,17 +379,54 @@ def check_response(port, reference, name):
             "bytes": len(body), "sha256": reference.sha256, "identical": True}
 
 
+def check_file(port, path, served, name):
+    """``GET path`` must answer 200 and the bytes of ``served`` (a ``bench.files.File``),
+    however framed; returns what was checked (with the framing), raises ServerError."""
+    status, headers, body = fetch(port, path, timeout=30.0)
+    data = served.read()
+    problems = []
+    if status != 200:
+        problems.append("status %d, expected 200" % status)
+    if body != data:
+        at = next((i for i, (a, b) in enumerate(zip(body, data)) if a != b),
+                  min(len(body), len(data)))
+        problems.append("body of %d bytes differs from %s (%d bytes) at byte %d"
+                        % (len(body), served.name, len(data), at))
+    if problems:
+        raise ServerError("%s: GET %s answered %s" % (name, path, "; ".join(problems)))
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        framing = "chunked"
+    elif "content-length" in headers:
+        framing = "Content-Length"
+    else:
+        framing = "close"
+    return {"path": path, "status": status, "content_type": headers.get("content-type"),
+            "bytes": len(body), "sha256": served.sha256, "identical": True,
+            "framing": framing}
+
+
+def wait_ready(srv, scenario, spec):
+    """Hello World servers: ``GET /``; file servers: the probe file's exact bytes."""
+    if not scenario.file:
+        return srv.wait_ready()
+    probe = files.shared()[files.PROBE]
+    return srv.wait_ready(paths=(spec.url_prefix + "/" + probe.name,), body=probe.read())
+
+
 def measure_wrk(ctx, scenario, spec, record):
     """Start, (check,) warm up, measure (wrk + tree CPU), stop.  Fills ``record``."""
     with RunningServer(spec, ctx.server_cpus, cwd=ROOT, env=ctx.env) as srv:
         label_record(record, srv.argv)
-        srv.wait_ready()
+        wait_ready(srv, scenario, spec)
         if scenario.app:
             record["check"] = check_response(srv.port, scenario.reference(), spec.name)
+        if scenario.file:
+            record["check"] = check_file(srv.port, spec.url_prefix + scenario.path,
+                                         scenario.served_file(), spec.name)
         if ctx.args.warmup:
-            wrk.run(wrk_argv(ctx, scenario, srv.port, ctx.args.warmup), ctx.client_pin,
-                    timeout=ctx.args.warmup + 60)
-        argv = wrk_argv(ctx, scenario, srv.port, ctx.args.duration)
+            wrk.run(wrk_argv(ctx, scenario, srv.port, ctx.args.warmup, spec.url_prefix),
+                    ctx.client_pin, timeout=ctx.args.warmup + 60)
+        argv = wrk_argv(ctx, scenario, srv.port, ctx.args.duration, spec.url_prefix)
         cpu_before = proctree.tree_cpu_seconds(srv.pid)
         parsed, raw = wrk.run(argv, ctx.client_pin, timeout=ctx.args.duration + 60)
         cpu_after = proctree.tree_cpu_seconds(srv.pid)
@@ -358,6 +437,10 @@ def measure_wrk(ctx, scenario, spec, record):
     record.update(parsed, ok=True, wrk_argv=argv, wrk_output=raw, cpu_s=cpu,
                   cpu_us_per_req=report.cpu_us_per_request(cpu, parsed["requests"]),
                   errors=wrk.error_count(parsed), processes=processes)
+    if scenario.file:
+        size = scenario.served_file().size
+        record.update(file_bytes=size, body_bps=parsed["rps"] * size,
+                      cpu_busy=cpu / parsed["duration_s"] if parsed["duration_s"] else None)
 
 
 class pinned:
@@ -427,10 +510,13 @@ def progress_line(record, index, total, rounds):
             head, report.fmt_float(record["kb_per_conn"], 2), record["held"],
             record["connections"], record["rss_before_kb"] / 1024, record["rss_after_kb"] / 1024)
     lat = record["latency_us"]
-    return "%s %10s req/s  p50 %-9s p99 %-9s %6s µs CPU/req  errors %d" % (
+    line = "%s %10s req/s  p50 %-9s p99 %-9s %6s µs CPU/req  errors %d" % (
         head, report.fmt_int(record["rps"]), report.fmt_latency(lat.get("p50")),
         report.fmt_latency(lat.get("p99")), report.fmt_float(record["cpu_us_per_req"]),
         record["errors"])
+    if record.get("body_bps") is not None:
+        line += "  %s MiB/s" % report.fmt_mib(record["body_bps"])
+    return line
 
 
 # ---- output --------------------------------------------------------------------------
@@ -496,6 +582,9 @@ def new_result(args, argv, plan, configs=None):
                                 "app": sc.app,
                                 "check": sc.reference().as_dict() if sc.app and specs
                                 else None,
+                                "file": sc.served_file().as_dict() if sc.file else None,
+                                "url_prefixes": {s.name: s.url_prefix for s in specs
+                                                 if s.url_prefix},
                                 "baselines": {s.name: s.baseline for s in specs
                                               if s.baseline},
                                 "skipped": skipped}

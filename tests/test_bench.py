@@ -22,6 +22,14 @@ compared with reactor at the same count), the labels of its commands, the
 per-worker-count ratios in the table, and a smoke run of reactor-inprocess
 (reactor-w2 is started and checked only once ``python -m reactor`` has a
 master: ``labels.reactor_default_workers()``).
+
+The files scenarios: the random files (bench/files.py), ``--scenarios files``
+and the plan (the four file servers, each serving the same directory), the
+labels of their commands (nginx's read from its config), the byte-exact
+check of a served file (against the stub server, and the stdlib's
+``http.server`` really serving it), the table (MiB/s, server CPU, ratios to
+reactor-files), and, once ``python -m reactor --static`` exists, reactor
+serving every file and a smoke run of files-64k on it.
 """
 import http.server
 import importlib.util
@@ -1001,3 +1009,285 @@ def test_smoke_run_workers_on_reactor_inprocess(tmp_path):
     assert run["check"]["identical"] and run["check"]["bytes"] == len(
         apps.reference(WORK_APP, "/work").body)
     assert result["scenarios"]["workers"]["baselines"] == {"reactor-inprocess": "reactor-w1"}
+
+
+# ---- the files scenarios ---------------------------------------------------------------------
+
+FILES_SCENARIOS = ["files-1k", "files-64k", "files-10m"]
+FILES_ORDER = ["reactor-files", "nginx-files", "stdlib-files", "granian-files"]
+# argv lists launched by a smoke run (python -m bench --scenarios files --duration 1
+# --rounds 1), the interpreter's path and the files' directory shortened, and their labels
+# (nginx's is read from its config file: test_label_of_nginx_files_reads_its_config).
+FILES_SAVED_ARGV = [
+    ("reactor-files", "python -m reactor --static /=/tmp/bench-files-hzh355fz --port 40123 "
+     "--threads 1 --keep-alive-timeout 60 --log-level warning",
+     "reactor ({reactor_processes}, static files in C)"),
+    ("stdlib-files", "python -m http.server --bind 127.0.0.1 --directory "
+     "/tmp/bench-files-hzh355fz --protocol HTTP/1.0 48595",
+     "stdlib http.server (1 process, thread per connection, HTTP/1.0, closes after each "
+     "response)"),
+    ("granian-files", "python -m granian --interface asgi --host 127.0.0.1 --port 34963 "
+     "--workers 1 --runtime-threads 1 --loop uvloop --http 1 --no-ws --log-level warning "
+     "--backlog 1024 --static-path-route /static --static-path-mount /tmp/bench-files-hzh355fz "
+     "bench.servers.asgi_app:app",
+     "granian (1 worker, 1 runtime thread, uvloop, static-path-mount, ASGI app elsewhere)"),
+]
+NGINX_FILES_LABEL = ("nginx (1 worker, no master, static files, sendfile on, "
+                     "open_file_cache off)")
+
+
+def test_files_are_random_bytes_made_once(tmp_path):
+    from bench import files
+    fs = files.FileSet(tmp_path / "d")
+    assert [(f.name, f.size) for f in fs] == [("1k.bin", 1024), ("64k.bin", 65536),
+                                              ("10m.bin", 10 * 1024 * 1024)]
+    one = fs["64k.bin"]
+    data = one.read()
+    assert len(data) == 65536 and one.path == str(tmp_path / "d" / "64k.bin")
+    assert one.sha256 == __import__("hashlib").sha256(data).hexdigest()
+    assert one.as_dict() == {"name": "64k.bin", "bytes": 65536, "sha256": one.sha256}
+    assert fs["1k.bin"].read() != files.FileSet(tmp_path / "e")["1k.bin"].read()   # random
+    shared = files.shared()
+    assert files.shared() is shared and os.path.isdir(shared.directory)
+    assert sorted(os.listdir(shared.directory)) == ["10m.bin", "1k.bin", "64k.bin"]
+
+
+def test_files_scenarios_plan():
+    args = bench_run.build_parser().parse_args(["--scenarios", "files", "--connections", "32"])
+    assert bench_run.check_args(args) is None
+    assert bench_run.scenario_names("files") == FILES_SCENARIOS
+    assert bench_run.scenario_names("files-10m,plaintext,files") == [
+        "files-10m", "plaintext", "files-1k", "files-64k"]
+    scenarios = [bench_run.SCENARIO_BY_NAME[n] for n in FILES_SCENARIOS]
+    assert [(s.path, s.file, s.connections_for(args)) for s in scenarios] == [
+        ("/1k.bin", "1k.bin", 32), ("/64k.bin", "64k.bin", 32),
+        ("/10m.bin", "10m.bin", bench_run.FILES_10M_CONNECTIONS)]
+    assert bench_run.FILES_10M_CONNECTIONS == 8
+    for scenario in scenarios:
+        specs, skipped = bench_run.servers_for(scenario, set())
+        assert sorted([s.name for s in specs] + list(skipped)) == sorted(FILES_ORDER)
+    # a server's name selects its file server; the others are listed as skipped
+    run, skipped = bench_run.servers_for(scenarios[0], {"nginx", "stdlib", "reactor-static"})
+    assert skipped.pop("reactor-static").startswith("not in the files scenarios")
+    assert sorted([s.name for s in run] + list(skipped)) == ["nginx-files", "stdlib-files"]
+    assert bench_run.check_args(bench_run.build_parser().parse_args(
+        ["--scenarios", "files", "--servers", ",".join(FILES_ORDER)])) is None
+    # the other scenarios do not take them
+    for name in ("plaintext", "flask-json", "workers"):
+        specs, _ = bench_run.servers_for(bench_run.SCENARIO_BY_NAME[name], set())
+        assert not {s.name for s in specs} & set(FILES_ORDER)
+
+
+def test_files_servers_serve_one_directory():
+    from bench import files
+    from bench.servers import files_variants
+    directory = files.shared().directory
+    specs = {s.name: s for s in files_variants()}
+    assert list(specs) == FILES_ORDER
+    assert {n: s.url_prefix for n, s in specs.items()} == {
+        "reactor-files": "", "nginx-files": "", "stdlib-files": "", "granian-files": "/static"}
+    argv = specs["reactor-files"].argv(8080, "/tmp/x")
+    assert argv[argv.index("--static") + 1] == "/=" + directory
+    assert argv[argv.index("--threads") + 1] == "1"
+    argv = specs["stdlib-files"].argv(8080, "/tmp/x")
+    assert argv[1:4] == ["-m", "http.server", "--bind"] and argv[-1] == "8080"
+    assert argv[argv.index("--directory") + 1] == directory
+    argv = specs["granian-files"].argv(8080, "/tmp/x")
+    assert argv[argv.index("--static-path-mount") + 1] == directory
+    assert argv[argv.index("--static-path-route") + 1] == "/static"
+    assert argv[-1] == "bench.servers.asgi_app:app"
+
+
+def test_file_servers_wait_for_their_options(monkeypatch):
+    from bench import servers
+    help_text = "usage: reactor [-h] [--static URL_PREFIX=DIR] [--port PORT]\n"
+    assert servers.has_option(help_text, "--static")
+    assert servers.has_option("  --static-path-mount DIRECTORY  Path", "--static-path-mount")
+    assert not servers.has_option("  --static-path-mount DIRECTORY", "--static")
+    assert not servers.has_option("usage: reactor [--port PORT]", "--static")
+    monkeypatch.setattr(servers, "help_text", lambda *argv: "usage: x [--port PORT]")
+    specs = {s.name: s for s in servers.files_variants()}
+    assert specs["reactor-files"].check() == ("python -m reactor has no --static option yet "
+                                              "(static file serving, issue 11)")
+    assert specs["granian-files"].check() == "this granian has no --static-path-mount"
+    monkeypatch.setattr(servers, "help_text", lambda *argv: help_text)
+    assert specs["reactor-files"].check() is None
+
+
+@pytest.mark.parametrize("server, command, label", FILES_SAVED_ARGV,
+                         ids=[x[0] for x in FILES_SAVED_ARGV])
+def test_label_of_files_argv(server, command, label):
+    label = label.format(reactor_processes=_reactor_processes())
+    config = labels.describe(["taskset", "-c", "1"] + command.split())
+    assert config["label"] == label
+    assert labels.describe(command.split()) == config                   # pinned or not
+    assert config["interface"] == "static"
+
+
+def test_label_of_nginx_files_reads_its_config(tmp_path):
+    from bench.servers import nginx
+    argv = nginx.command("/usr/sbin/nginx", str(tmp_path), 8080, root="/srv/files")
+    config = labels.describe(argv)
+    assert config["label"] == NGINX_FILES_LABEL
+    assert (config["sendfile"], config["open_file_cache"]) == ("on", "off")
+    text = (tmp_path / "nginx.conf").read_text()
+    assert "        root /srv/files;\n" in text and "return" not in text
+    assert "    access_log off;\n" in text and "master_process off;" in text
+    (tmp_path / "nginx.conf").write_text("worker_processes 1;\nhttp {\n  root /x;\n}\n")
+    assert labels.label(argv) == ("nginx (1 worker, static files, sendfile off, "  # defaults
+                                  "open_file_cache off)")
+
+
+def test_every_files_command_has_the_saved_label():
+    import dataclasses
+    from bench.servers import files_variants, nginx
+    saved = {server: label.format(reactor_processes=_reactor_processes())
+             for server, _, label in FILES_SAVED_ARGV}
+    saved["nginx-files"] = NGINX_FILES_LABEL
+    for spec in files_variants():
+        if spec.name == "nginx-files":      # whether or not nginx is installed here
+            spec = dataclasses.replace(spec, argv=lambda port, workdir: nginx.command(
+                "/usr/sbin/nginx", workdir, port, root="/srv/files"))
+        assert bench_run.spec_config(spec, "1")["label"] == saved[spec.name]
+
+
+def test_check_file_is_byte_exact(stub_server, tmp_path):
+    from bench import files
+    served = files.FileSet(tmp_path)["64k.bin"]
+    data = served.read()
+    port = stub_server.server_address[1]
+    _StubHandler.reply = (200, "application/octet-stream", data, False)
+    assert bench_run.check_file(port, "/64k.bin", served, "stub") == {
+        "path": "/64k.bin", "status": 200, "content_type": "application/octet-stream",
+        "bytes": 65536, "sha256": served.sha256, "identical": True,
+        "framing": "Content-Length"}
+    _StubHandler.reply = (200, "application/octet-stream", data, True)
+    assert bench_run.check_file(port, "/static/64k.bin", served, "stub")["framing"] == "chunked"
+    changed = data[:1000] + bytes([data[1000] ^ 1]) + data[1001:]
+    _StubHandler.reply = (200, "application/octet-stream", changed, False)
+    with pytest.raises(ServerError, match=r"stub: GET /64k.bin answered body of 65536 bytes "
+                                          r"differs from 64k.bin \(65536 bytes\) at byte 1000"):
+        bench_run.check_file(port, "/64k.bin", served, "stub")
+    _StubHandler.reply = (404, "text/html", b"nope", False)
+    with pytest.raises(ServerError, match="status 404, expected 200; body of 4 bytes"):
+        bench_run.check_file(port, "/64k.bin", served, "stub")
+
+
+def test_stdlib_files_serves_the_files_identically():
+    from bench import files
+    from bench.launcher import RunningServer
+    from bench.servers import files_variants
+    [spec] = [s for s in files_variants() if s.name == "stdlib-files"]
+    scenario = bench_run.SCENARIO_BY_NAME["files-64k"]
+    with RunningServer(spec, server_cpus=None, cwd=ROOT, env=bench_run.child_env()) as srv:
+        bench_run.wait_ready(srv, scenario, spec)
+        check = bench_run.check_file(srv.port, scenario.path, scenario.served_file(), spec.name)
+        assert check["bytes"] == 65536 and check["framing"] == "Content-Length"
+        with pytest.raises(ServerError, match="answered 200"):     # not the probe's bytes
+            srv.wait_ready(timeout=5, paths=("/64k.bin",), body=files.shared()["1k.bin"].read())
+    assert not srv.alive()
+
+
+def files_run(server, rps, cpu_s, requests, size, busy=1.0, framing="Content-Length", **kw):
+    run = wrk_run(server, rps, cpu_s, requests, scenario="files-64k", **kw)
+    run.update(file_bytes=size, body_bps=rps * size, cpu_busy=busy,
+               check={"framing": framing} if run["ok"] else None)
+    return run
+
+
+def test_files_table_reports_bytes_cpu_and_ratios():
+    size = 65536
+    runs = [files_run("reactor-files", 40000.0, 0.8, 40000, size, busy=0.8),
+            files_run("nginx-files", 36000.0, 0.9, 36000, size, busy=0.9),
+            files_run("granian-files", 11000.0, 1.0, 10000, size, framing="chunked"),
+            files_run("stdlib-files", 0, 0, 0, size, ok=False)]
+    summary = report.summarize(runs)["files-64k"]
+    s = summary["reactor-files"]
+    assert s["body_bps_median"] == 40000.0 * size and s["cpu_busy_median"] == 0.8
+    assert s["framing"] == "Content-Length" and "body_bps_median" not in report.summarize(
+        [wrk_run("x", 1.0, 1.0, 1)])["plaintext"]["x"]
+    file = {"name": "64k.bin", "bytes": size, "sha256": "467d4a04bc02" + "0" * 52}
+    text = report.markdown_table("files-64k", summary, "files-64k — test", file=file,
+                                 labels={"nginx-files": NGINX_FILES_LABEL})
+    lines = text.splitlines()
+    assert lines[2].startswith("Every server answered the file's exact 65,536 bytes "
+                               "(sha256 467d4a04bc02…) before it was timed.")
+    assert lines[4] == ("| server | configuration | req/s (median) | min–max | MiB/s "
+                        "| µs CPU/req | server CPU | req/s vs reactor-files "
+                        "| CPU/req vs reactor-files | p50 | p99 | errors |")
+    assert ("| reactor-files | — | 40,000 | 40,000–40,000 | 2,500 | 20.0 | 80% | 1.00× "
+            "| 1.00× | 300 µs | 900 µs | 0 |") in lines
+    assert ("| nginx-files | %s | 36,000 | 36,000–36,000 | 2,250 | 25.0 | 90%% | 0.90× "
+            "| 1.25× |" % NGINX_FILES_LABEL) in text
+    assert ("| granian-files | — | 11,000 | 11,000–11,000 | 688 | 100.0 | 100% | 0.28× "
+            "| 5.00× |") in text
+    assert "| stdlib-files | — | failed |" in text
+    assert "Sent without a Content-Length: granian-files (chunked)." in lines
+    assert report.fmt_mib(10 * 1024 * 1024 * 169) == "1,690" and report.fmt_mib(52428.8) == "0.1"
+    line = bench_run.progress_line(runs[0], 1, 12, 3)
+    assert line.endswith("errors 0  2,500 MiB/s") and "files-64k r1/3" in line
+
+
+def test_result_file_records_the_file():
+    from bench import files
+    args = bench_run.build_parser().parse_args(
+        ["--scenarios", "files", "--servers", "granian-files,stdlib-files",
+         "--server-cpus", "0", "--client-cpus", "0"])
+    result = bench_run.new_result(args, [], bench_run.make_plan(args))
+    assert list(result["scenarios"]) == FILES_SCENARIOS
+    for name, (_, file_name, size) in zip(FILES_SCENARIOS, files.FILES):
+        info = result["scenarios"][name]
+        assert info["file"] == files.shared()[file_name].as_dict() and info["file"]["bytes"] == size
+        assert info["path"] == "/" + file_name
+        names = info["servers"] + list(info["skipped"])
+        assert sorted(names) == ["granian-files", "stdlib-files"]
+        assert info["url_prefixes"] == ({"granian-files": "/static"}
+                                        if "granian-files" in info["servers"] else {})
+    assert result["scenarios"]["files-10m"]["connections"] == 8
+
+
+def test_reactor_files_serves_the_files():
+    """reactor --static answers every file byte for byte (once the option exists)."""
+    from bench.launcher import RunningServer
+    from bench.servers import files_variants
+    [spec] = [s for s in files_variants() if s.name == "reactor-files"]
+    reason = spec.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with RunningServer(spec, server_cpus=None, cwd=ROOT, env=bench_run.child_env()) as srv:
+        bench_run.wait_ready(srv, bench_run.SCENARIO_BY_NAME["files-1k"], spec)
+        for name in FILES_SCENARIOS:
+            scenario = bench_run.SCENARIO_BY_NAME[name]
+            check = bench_run.check_file(srv.port, scenario.path, scenario.served_file(),
+                                         spec.name)
+            assert check["framing"] == "Content-Length"
+    assert not srv.alive()
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_smoke_run_files_on_reactor_files(tmp_path):
+    from bench.servers import files_variants
+    [spec] = [s for s in files_variants() if s.name == "reactor-files"]
+    reason = spec.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpu, client_cpu = (cpus[1], cpus[0]) if len(cpus) > 1 else (cpus[0], cpus[0])
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--scenarios", "files-64k", "--servers",
+         "reactor-files", "--duration", "1", "--rounds", "1", "--warmup", "0",
+         "--connections", "8", "--server-cpus", str(server_cpu),
+         "--client-cpus", str(client_cpu), "--no-chart", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    label = "reactor (%s, static files in C)" % _reactor_processes()
+    assert "| reactor-files | %s |" % label in out.stdout
+    [json_path] = tmp_path.glob("*.json")
+    result = json.loads(json_path.read_text())
+    [run] = result["runs"]
+    assert run["ok"], run["error"]
+    assert run["requests"] > 0 and run["errors"] == 0 and run["cpu_us_per_req"] > 0
+    assert run["wrk_argv"][-1].endswith("/64k.bin") and run["file_bytes"] == 65536
+    assert run["body_bps"] == pytest.approx(run["rps"] * 65536)
+    assert run["check"]["identical"] and run["check"]["bytes"] == 65536
+    assert result["scenarios"]["files-64k"]["file"]["bytes"] == 65536

@@ -22,12 +22,17 @@ reactor-static with --threads 0,1,2,4 for the threads scenario;
 ``workers_variants()`` gives the servers of the workers scenario: reactor,
 gunicorn gthread, uvicorn (WSGI) and granian (WSGI) at --workers 1 and 2,
 and reactor-inprocess (``WSGIServer`` in one process, no master), each
-running the ~100 µs app ``bench.apps.work_app:app``.
+running the ~100 µs app ``bench.apps.work_app:app``; ``files_variants()``
+gives the file servers of the files-* scenarios: reactor ``--static``,
+nginx with ``sendfile on``, the stdlib's ``python -m http.server`` and
+granian's ``--static-path-mount``, each serving the directory of
+``bench.files.shared()`` (``url_prefix`` is where it mounts it).
 """
 import dataclasses
 import functools
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +64,8 @@ class ServerSpec:
     aliases: tuple = ()                   # more --servers names that select it
     workers: int = None                   # workers scenario: the --workers it runs
     baseline: str = None                  # workers scenario: the reactor row it is compared with
+    url_prefix: str = ""                  # files scenarios: the URL path the directory is under
+    check: object = None                  # () -> None, or why the server cannot run here
 
     def with_app(self, app):
         """This WSGI server running ``app`` ("module:attr") instead of Hello World."""
@@ -93,6 +100,8 @@ class ServerSpec:
         if self.binary and find_binary(self.binary) is None:
             return "%s not installed%s" % (
                 self.binary, " (%s)" % self.install_hint if self.install_hint else "")
+        if self.check is not None:
+            return self.check()
         return None
 
 
@@ -107,6 +116,23 @@ def import_error(modules):
         return None
     lines = out.stderr.strip().splitlines()
     return lines[-1] if lines else "import failed"
+
+
+@functools.lru_cache(maxsize=None)
+def help_text(*module_argv):
+    """What ``python -m MODULE ... --help`` prints ("" when it fails)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    try:
+        out = subprocess.run([sys.executable, "-m"] + list(module_argv) + ["--help"],
+                             capture_output=True, text=True, env=env, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout if out.returncode == 0 else ""
+
+
+def has_option(text, flag):
+    """True when a --help text lists ``flag`` itself (not just a longer flag)."""
+    return re.search(r"(?:^|[\s\[,])%s(?=[\s=\],]|$)" % re.escape(flag), text, re.M) is not None
 
 
 def find_binary(name):
@@ -338,3 +364,71 @@ def workers_variants(app=WORKERS_APP):
                 baseline, "reactor.wsgi.WSGIServer(app, threads=1).serve_forever() in one "
                 "process, no master"))
     return specs
+
+
+# ---- the files-* scenarios: every server serves the directory of bench.files.shared() --
+
+GRANIAN_STATIC_ROUTE = "/static"
+
+
+def _files_dir():
+    from bench import files
+    return files.shared().directory
+
+
+def _reactor_files(port, workdir):
+    return _py("-m", "reactor", "--static", "/=" + _files_dir(), "--port", str(port),
+               "--threads", "1", "--keep-alive-timeout", "60", "--log-level", "warning")
+
+
+def _nginx_files(port, workdir):
+    return _nginx.command(find_binary("nginx"), workdir, port, root=_files_dir())
+
+
+def _stdlib_files(port, workdir):
+    return _py("-m", "http.server", "--bind", "127.0.0.1", "--directory", _files_dir(),
+               "--protocol", "HTTP/1.0", str(port))
+
+
+def _granian_files(port, workdir):
+    argv = _granian("asgi")(port, workdir, ASGI_APP)
+    return argv[:-1] + ["--static-path-route", GRANIAN_STATIC_ROUTE,
+                        "--static-path-mount", _files_dir(), argv[-1]]
+
+
+def _reactor_has_static():
+    if not has_option(help_text("reactor"), "--static"):
+        return "python -m reactor has no --static option yet (static file serving, issue 11)"
+    return None
+
+
+def _granian_has_static():
+    if not has_option(help_text("granian"), "--static-path-mount"):
+        return "this granian has no --static-path-mount"
+    return None
+
+
+def files_variants():
+    """The servers of the files-* scenarios, each serving the same directory
+    (``bench.files.shared()``) over keep-alive where it can: selected by their
+    own name or by the server they vary (nginx, stdlib, granian-asgi)."""
+    reactor = SERVERS["reactor-wsgi"]
+    return [
+        ServerSpec("reactor-files", _reactor_files, modules=("reactor",),
+                   packages=reactor.packages, check_import=True, hello=False,
+                   install_hint=_REACTOR_HINT, check=_reactor_has_static,
+                   description="python -m reactor --static /=DIR --threads 1"),
+        dataclasses.replace(SERVERS["nginx"], name="nginx-files", argv=_nginx_files,
+                            base="nginx", hello=False,
+                            description="nginx root DIR, sendfile on, open_file_cache off, "
+                                        "one process"),
+        dataclasses.replace(SERVERS["stdlib"], name="stdlib-files", argv=_stdlib_files,
+                            base="stdlib", hello=False,
+                            description="python -m http.server --directory DIR "
+                                        "(HTTP/1.0, closes after each response)"),
+        dataclasses.replace(SERVERS["granian-asgi"], name="granian-files", argv=_granian_files,
+                            base="granian-asgi", hello=False, url_prefix=GRANIAN_STATIC_ROUTE,
+                            check=_granian_has_static,
+                            description="granian --static-path-mount DIR at %s (the ASGI "
+                                        "Hello World app elsewhere)" % GRANIAN_STATIC_ROUTE),
+    ]

@@ -1,8 +1,14 @@
-"""nginx ``return 200 "Hello, World!"``: the reference for the machine's limit.
+"""nginx: ``return 200 "Hello, World!"`` (the reference for the machine's limit),
+and a static file server for the files-* scenarios.
 
 ``write_config(workdir, port)`` writes a self-contained nginx.conf (pid, logs
 and temp paths inside ``workdir``) for one single process in the foreground
-(``daemon off; master_process off``), so it runs as any user.
+(``daemon off; master_process off``), so it runs as any user.  With
+``root=DIR`` the server serves DIR instead: ``sendfile on``, with
+``open_file_cache off`` (nginx's default) spelled out, and nginx's defaults
+for everything else (``tcp_nopush off``, ``sendfile_max_chunk 2m``,
+``output_buffers``); ``default_type application/octet-stream``, what the
+stock nginx.conf gives a ``.bin`` file through mime.types.
 """
 import os
 
@@ -27,27 +33,45 @@ http {{
     scgi_temp_path {dir}/scgi;
     keepalive_timeout 60s;
     keepalive_requests 1000000000;
-    default_type text/plain;
-
+{http}
     server {{
         listen 127.0.0.1:{port} backlog=1024;
-        location / {{
-            return 200 "Hello, World!";
-        }}
+{server}
     }}
 }}
 """
 
+HELLO_HTTP = """\
+    default_type text/plain;
+"""
+HELLO_SERVER = """\
+        location / {
+            return 200 "Hello, World!";
+        }"""
 
-def write_config(workdir, port):
-    """Write ``workdir/nginx.conf``; return its path."""
+FILES_HTTP = """\
+    default_type application/octet-stream;
+    sendfile on;
+    open_file_cache off;
+"""
+FILES_SERVER = """\
+        root {root};"""
+
+
+def write_config(workdir, port, root=None):
+    """Write ``workdir/nginx.conf`` (serving the directory ``root`` when given);
+    return its path."""
     path = os.path.join(workdir, "nginx.conf")
+    if root is None:
+        http, server = HELLO_HTTP, HELLO_SERVER
+    else:
+        http, server = FILES_HTTP, FILES_SERVER.format(root=root)
     with open(path, "w") as f:
-        f.write(CONFIG.format(dir=workdir, port=port))
+        f.write(CONFIG.format(dir=workdir, port=port, http=http, server=server))
     return path
 
 
-def command(binary, workdir, port):
+def command(binary, workdir, port, root=None):
     """The argv that runs nginx in the foreground with that config."""
-    conf = write_config(workdir, port)
+    conf = write_config(workdir, port, root)
     return [binary, "-p", workdir, "-e", os.path.join(workdir, "error.log"), "-c", conf]
