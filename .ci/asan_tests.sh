@@ -31,7 +31,7 @@ fail() { say "FAIL: $*"; exit 1; }
 CORE_FILES="test_buffer.py test_channel.py test_dispatcher.py test_event_loop.py
             test_event_loop_thread.py test_sync.py test_thread_pool.py test_tcp_server.py
             test_hardening.py test_access_log.py test_logging.py test_cli.py
-            test_echo_example.py"
+            test_echo_example.py test_static_files.py"
 GLOBS="test_http_*.py test_wsgi*.py"
 
 # Deselected: tests that need an external program that cannot run under the

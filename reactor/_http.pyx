@@ -84,7 +84,7 @@ cdef enum:
 cdef enum:
     FILE_CACHE_ENTRIES = 256
     FILE_CACHE_BYTES = 8 << 20
-    FILE_SMALL_MAX = 64 << 10
+    FILE_SMALL_MAX = 16 << 10
 
 cdef double LINGER_TIME = 2.0
 
@@ -635,6 +635,18 @@ cdef class HttpConnection(TcpConnection):
         cdef bint is_head
         cdef off_t off
         cdef uint64_t left, sent = 0
+        if self.hstate == H_FILE:
+            # the socket drained while a static file is being sent: more of
+            # it, still without the GIL; the end (or an error) goes the slow way
+            if revents != 2 or self._conn_state != S_CONNECTED or self.sf_entry == NULL or \
+                    not (self._events & 2) or self.output_buffer.readable():
+                return FAST_SLOW
+            off = self.sf_offset
+            left = <uint64_t>self.sf_left
+            rc = rh_sendfile_all(self.fd, self.sf_entry.fd, &off, &left, &sent, &err)
+            self.sf_offset = off
+            self.sf_left = <long long>left
+            return FAST_DONE if rc == 0 else FAST_SLOW
         if revents != 1 or self._conn_state != S_CONNECTED or self.hstate != H_HEAD \
                 or self.paused or self.in_process or (self._events & 2) or self.output_buffer.readable():
             return FAST_SLOW
