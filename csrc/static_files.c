@@ -884,6 +884,7 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
             if (key == NULL) return -1;
             memcpy(key, rel, rel_len);
             memcpy(key + rel_len, m->index, m->index_len);
+            key[rel_len + m->index_len] = 0;        /* a path for openat/fstatat */
             e = lookup(c, m, mi, key, rel_len + m->index_len, &err);
             free(key);
         } else {
@@ -962,6 +963,7 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
             if (key == NULL) break;
             memcpy(key, e->key, e->key_len);
             memcpy(key + e->key_len, suffix[k], 3);
+            key[e->key_len + 3] = 0;
             alt = lookup(c, m, mi, key, e->key_len + 3, &err);
             free(key);
             if (alt != NULL) encoding = codings[k];
