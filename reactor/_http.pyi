@@ -36,6 +36,13 @@ class _LoopStats(TypedDict):
     requests: int
     static_requests: int
     access_log_dropped: NotRequired[int]    # with the access log on
+    file_cache: NotRequired[_FileCacheStats]    # once a static file was asked for
+
+class _FileCacheStats(TypedDict):
+    entries: int
+    bytes: int
+    hits: int
+    misses: int
 
 @disjoint_base
 class LoopState:

@@ -1,5 +1,6 @@
 # Stubs for reactor._http_config (compiled): HttpConfig (handler, limits,
 # timeouts, static routes) and the cached Date value.
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from reactor._http_response import REASONS as REASONS, _HeaderList
 from reactor.access_log import AccessLog
 
 def http_date() -> str: ...
+def mime_table() -> dict[str, str]: ...
 
 @disjoint_base
 class HttpConfig:
@@ -34,6 +36,8 @@ class HttpConfig:
     route_headers: dict[str, list[tuple[str, str]]]
     stopping: bool
     server_header: bytes
+    files_frozen: bool
+    mounts: list[tuple[str, str]]
     def __init__(
         self,
         handler: Callable[[HttpRequest], object] | None = None,
@@ -74,3 +78,15 @@ class HttpConfig:
         headers: _HeaderList | None = None,
     ) -> None: ...
     def static_paths(self) -> list[str]: ...
+    def add_files(
+        self,
+        prefix: str,
+        directory: str | bytes | os.PathLike[str],
+        index: str = "index.html",
+        list_dirs: bool = False,
+        follow_symlinks: bool = False,
+        show_dotfiles: bool = False,
+        cache_control: str | None = None,
+        precompressed: bool = True,
+    ) -> None: ...
+    def freeze_files(self, frozen: bool = True) -> None: ...

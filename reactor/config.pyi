@@ -40,6 +40,11 @@ class _WSGIExtraOptions(TypedDict):
     forwarded_allow_ips: str
     handler_warn_time: float
 
+class _FilesOptions(TypedDict):
+    list_dirs: bool
+    follow_symlinks: bool
+    cache_control: str | None
+
 class _ConfigOptions(TypedDict, total=False):
     """Config's fields (but ``app``) as keywords: ``reactor.run(app, **options)``.
     Values are converted as from a config file: a single ``bind`` string is
@@ -73,6 +78,10 @@ class _ConfigOptions(TypedDict, total=False):
     spool_threshold: int
     spool_dir: str | None
     max_connections: int | None
+    static: str | list[str] | tuple[str, ...]
+    list_dirs: bool
+    follow_symlinks: bool
+    static_cache_control: str | None
     access_log: str | None
     access_log_format: str | None
     access_log_buffer: int
@@ -117,6 +126,10 @@ class Config:
     spool_threshold: int = 1048576
     spool_dir: str | None = None
     max_connections: int | None = None
+    static: list[str] = ...
+    list_dirs: bool = False
+    follow_symlinks: bool = False
+    static_cache_control: str | None = None
     access_log: str | None = None
     access_log_format: str | None = None
     access_log_buffer: int = 1024
@@ -136,6 +149,8 @@ class Config:
     def sub_reactors(self) -> int: ...
     def binds(self) -> list[str]: ...
     def http_options(self) -> _HttpOptions: ...
+    def mounts(self) -> list[tuple[str, str]]: ...
+    def files_options(self) -> _FilesOptions: ...
     def wsgi_options(self) -> _WSGIExtraOptions: ...
 
 def make_config(

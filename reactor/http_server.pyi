@@ -1,4 +1,5 @@
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterable
 
@@ -89,6 +90,18 @@ class HttpServer:
         content_type: str | bytes | None = "text/plain",
         status: int = 200,
         headers: _HeaderList | None = None,
+    ) -> None: ...
+    def route_files(
+        self,
+        prefix: str,
+        directory: str | os.PathLike[str],
+        *,
+        index: str = "index.html",
+        list_dirs: bool = False,
+        follow_symlinks: bool = False,
+        show_dotfiles: bool = False,
+        cache_control: str | None = None,
+        precompressed: bool = True,
     ) -> None: ...
     def stats(self) -> list[_LoopStats]: ...
     @property
