@@ -866,12 +866,11 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
     rel_len = (size_t)nlen - m->prefix_len;
     if (rel_len && rel[0] == '/') { rel++; rel_len--; }
     /* refused bytes, hidden names */
-    for (i = 0; i < rel_len; i++) {
-        if (rel[i] == '\\')
-            return simple(c, f, rep, 400, "Bad Request", NULL, 1);
-        if (rel[i] == '.' && (i == 0 || rel[i - 1] == '/') && !m->show_dotfiles)
+    if (memchr(rel, '\\', rel_len) != NULL)
+        return simple(c, f, rep, 400, "Bad Request", NULL, 1);
+    for (i = 0; i < rel_len && !m->show_dotfiles; i++)
+        if (rel[i] == '.' && (i == 0 || rel[i - 1] == '/'))
             return simple(c, f, rep, 404, "Not Found", NULL, 1);
-    }
     if (rel_len == 0 && (size_t)nlen == m->prefix_len && m->prefix_len > 0) {
         /* "/static" itself: the directory, so redirect */
         err = EISDIR;

@@ -359,6 +359,14 @@ cdef class LoopState:
         rh_fcache_free(self.fcache)     # entries still being sent live on (refcounted)
         self.fcache = NULL
 
+    def close_files(self):
+        """Close this loop's cached static files (its loop has stopped);
+        a file still being sent stays open until its connection lets go."""
+        if self.loop is not None and self.loop.running:
+            raise RuntimeError("close_files() while %s runs" % self.loop.name)
+        rh_fcache_free(self.fcache)
+        self.fcache = NULL
+
     cdef rh_fcache *file_cache(self) noexcept nogil:
         """This loop's static-file cache (NULL if out of memory); loop thread only."""
         if self.fcache == NULL:

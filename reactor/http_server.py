@@ -332,6 +332,11 @@ class HttpServer:
         # is stuck in a handler; it is logged and left behind
         self.tcp.stop(max(1.0, self.graceful_timeout))
         self._stop_flusher()
+        with self._states_lock:
+            states = list(self.loop_states.values())
+        for state in states:
+            if not state.loop.running:
+                state.close_files()     # the cached fds of static files
 
     def __enter__(self):
         """``with HttpServer(...) as server:`` starts it in the background
