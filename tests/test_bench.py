@@ -959,6 +959,7 @@ def test_smoke_run_reactor_static(tmp_path):
     assert json_path.with_suffix(".md").exists()
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_smoke_run_flask_json_on_reactor_wsgi(tmp_path):
     pytest.importorskip("reactor.wsgi")
@@ -986,6 +987,7 @@ def test_smoke_run_flask_json_on_reactor_wsgi(tmp_path):
     assert result["scenarios"]["flask-json"]["check"]["sha256"] == run["check"]["sha256"]
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_smoke_run_workers_on_reactor_inprocess(tmp_path):
     pytest.importorskip("reactor.wsgi")

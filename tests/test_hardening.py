@@ -579,6 +579,7 @@ PAUSE_SERVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 @pytest.mark.parametrize("threads", [0, 1])
 def test_sigstop_does_not_reset_pending_requests(threads):
     with server_process(PAUSE_SERVER % {"root": ROOT, "threads": threads}) as (p, port):
@@ -692,6 +693,7 @@ def test_trickled_body_is_cut_by_the_minimum_rate():
         c.sock.close()
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 def test_steady_upload_above_the_minimum_rate_passes():
     with serve(_echo_body, body_timeout=1.0, min_body_rate=1000) as server:
         c = Client(server.port)
@@ -764,6 +766,7 @@ def test_connect_is_refused_and_nothing_after_it_is_parsed():
 
 # ---- a signal to the process reaches the main loop whichever thread the kernel picks ----
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 def test_sigterm_stops_the_cli_every_time():
     # process-directed signals go to any thread that does not block them;
     # Python runs handlers only in the main thread, which slept on in

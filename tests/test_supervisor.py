@@ -312,6 +312,7 @@ def test_max_requests_recycles_workers_without_a_failed_request(tmp_path, worker
         print(report, "requests per worker pid:", sorted(per_pid.values()))
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 @pytest.mark.parametrize("endpoint,threads", [("/spin", 0), ("/gil", 1)],
                          ids=["spin-threads0", "gil-held-threads1"])
 def test_hung_handler_worker_is_replaced_after_timeout(tmp_path, endpoint, threads):
@@ -404,6 +405,7 @@ def test_crashed_worker_is_replaced_at_once_and_logged(tmp_path):
         assert set(srv.workers()) == set(new)
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 def test_worker_crashing_at_start_is_restarted_with_backoff(tmp_path):
     app = copy_app(tmp_path)
     with reactor_server(*app_args(), cwd=tmp_path) as srv:
@@ -488,6 +490,7 @@ def test_no_orphan_workers_after_the_master_is_sigkilled(tmp_path):
 
 # ------------------------------------------------------------------ --reload and import errors
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 def test_reload_picks_up_an_edit_and_survives_a_syntax_error(tmp_path):
     app = copy_app(tmp_path)
     with reactor_server("svapp:app", *BIND, "--reload", "--threads", "1",
@@ -590,6 +593,7 @@ def test_two_quick_sighups_end_with_one_generation_of_new_workers(tmp_path):
         assert srv.proc.poll() is None
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 def test_a_slow_importing_app_is_not_killed_by_the_timeout(tmp_path):
     # --timeout watches the loops of a running worker; an app import slower than it
     # (a big framework) is not a hang

@@ -16,10 +16,13 @@ import signal
 import socket
 import time
 
+import pytest
+
 from supervisor_apps.harness import (ENV, connect_tcp, copy_app, fetch, reactor_server,
                                      run_reactor, wait_until)
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 def test_crash_backoff_holds_while_another_worker_is_healthy(tmp_path):
     app = copy_app(tmp_path)
     with reactor_server("svapp:app", "-b", "127.0.0.1:0", "-w", "2", "--threads", "0",
@@ -38,6 +41,7 @@ def test_crash_backoff_holds_while_another_worker_is_healthy(tmp_path):
         assert fetch(srv.port)[0] == 200       # the healthy worker serves on
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 def test_graceful_stop_refuses_new_connections_at_once(tmp_path):
     copy_app(tmp_path)
     with reactor_server("svapp:app", "-b", "127.0.0.1:0", "-w", "2", "--threads", "1",
@@ -89,6 +93,7 @@ def test_forwarded_headers_are_trusted_from_a_unix_socket_peer(tmp_path):
         # and from elsewhere it would not be: that is test_wsgi's business
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 def test_worker_sent_sigterm_directly_gets_a_successor_at_once(tmp_path):
     copy_app(tmp_path)
     with reactor_server("svapp:app", "-b", "127.0.0.1:0", "-w", "1", "--threads", "1",

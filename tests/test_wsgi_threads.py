@@ -132,6 +132,7 @@ server.serve_forever()
 '''
 
 
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
 def test_a_second_signal_while_the_handler_pool_stops_is_harmless(tmp_path):
     # SIGINT to a terminal's process group, then the master's SIGTERM: the second
     # signal can land after the loop closed, while the pool's threads are joined
