@@ -1,0 +1,256 @@
+"""Helpers for tests/test_static_files.py (issue 11: serving a directory of
+files from C): a server with file mounts, raw requests whose framing is
+checked by a pipelined marker request, a link extractor for directory
+listings, a multipart/byteranges parser, a CLI runner and RSS readers.
+
+Every socket made here has a timeout, so a server bug shows up as a failed
+assertion or a ``socket.timeout``, never as a hung test run.
+"""
+import contextlib
+import email.utils
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from html.parser import HTMLParser
+
+from http_helpers import TIMEOUT, Client
+from reactor.http_server import HttpServer
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
+
+from wsgi_apps.helpers import CLI_ENV, free_port  # noqa: E402
+
+
+def http_date(ts):
+    """IMF-fixdate of a POSIX timestamp."""
+    return email.utils.formatdate(ts, usegmt=True)
+
+
+@contextlib.contextmanager
+def files_server(handler, mounts, threads=1, dispatcher=None):
+    """An HttpServer on 127.0.0.1:<any port> with ``mounts``: a list of
+    ``(prefix, directory, {route_files keyword arguments})``."""
+    server = HttpServer(handler, port=0, threads=threads, dispatcher=dispatcher)
+    try:
+        for prefix, directory, kw in mounts:
+            server.route_files(prefix, str(directory), **kw)
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def request(path, headers=(), method="GET", version="HTTP/1.1", host="x", body=b""):
+    """Bytes of one request; ``path`` is sent verbatim (str as latin-1)."""
+    if isinstance(path, str):
+        path = path.encode("latin-1")
+    out = method.encode() + b" " + path + b" " + version.encode() + b"\r\n"
+    if host is not None:
+        out += b"Host: " + host.encode() + b"\r\n"
+    for k, v in headers:
+        out += ("%s: %s\r\n" % (k, v)).encode("latin-1")
+    if body:
+        out += b"Content-Length: %d\r\n" % len(body)
+    return out + b"\r\n" + body
+
+
+def one(port, path, headers=(), method="GET", version="HTTP/1.1", timeout=TIMEOUT):
+    """One request on a new connection; the response (its body read by its framing)."""
+    with Client(port, timeout) as c:
+        c.send(request(path, headers, method, version))
+        return c.read_response(method)
+
+
+def framed(port, path, headers=(), method="GET", marker=("/files/marker.txt", b"MARKER\n"),
+           body=b""):
+    """Send the request and, pipelined behind it, ``GET marker[0]``; return the
+    first response after checking that the marker's response follows it
+    exactly (so a 304/412/416/HEAD response that carried stray body bytes,
+    or a wrong Content-Length, fails here).  When the first response says
+    ``Connection: close`` the marker is not checked."""
+    with Client(port) as c:
+        c.send(request(path, headers, method, body=body) + request(marker[0]))
+        resp = c.read_response(method)
+        if not resp.close:
+            m = c.read_response("GET")
+            assert m.status == 200 and m.body == marker[1], (
+                "the response to %s %s %r was misframed: the pipelined marker request "
+                "got %r (first response %r)" % (method, path, headers, m, resp))
+        return resp
+
+
+class LinkParser(HTMLParser):
+    """Collects ``(href, text)`` of every <a href> (entity references decoded)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.links = []
+        self._href = None
+        self._text = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href is not None:
+                self._href = href
+                self._text = []
+
+    def handle_data(self, data):
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, "".join(self._text)))
+            self._href = None
+
+
+def listing_entries(html, base):
+    """The entries of a directory listing page served at ``base`` (ending in
+    "/"): ``[(resolved_href, decoded_name, link_text)]`` in page order,
+    leaving out links that do not point below ``base`` (a parent link)."""
+    p = LinkParser()
+    p.feed(html)
+    p.close()
+    out = []
+    for href, text in p.links:
+        resolved = urllib.parse.urljoin(base, href)
+        path = urllib.parse.urlsplit(resolved).path
+        if not path.startswith(base) or path == base:
+            continue
+        out.append((path, urllib.parse.unquote(path[len(base):], errors="strict"), text.strip()))
+    return out
+
+
+def parse_byteranges(content_type, body):
+    """Parts of a multipart/byteranges body: ``[(first, last, length, data)]``."""
+    assert content_type.lower().startswith("multipart/byteranges"), content_type
+    params = dict(p.strip().split("=", 1) for p in content_type.split(";")[1:] if "=" in p)
+    boundary = params["boundary"].strip('"').encode("latin-1")
+    text = body if body.startswith(b"\r\n") else b"\r\n" + body
+    pieces = text.split(b"\r\n--" + boundary)
+    assert pieces[-1].startswith(b"--"), "no closing boundary in %r" % body[-80:]
+    parts = []
+    for piece in pieces[1:-1]:
+        assert piece.startswith(b"\r\n"), piece[:40]
+        head, sep, data = piece[2:].partition(b"\r\n\r\n")
+        assert sep, piece[:80]
+        cr = None
+        for line in head.split(b"\r\n"):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-range":
+                cr = value.strip()
+        assert cr is not None and cr.startswith("bytes "), head
+        span, _, length = cr[6:].partition("/")
+        first, _, last = span.partition("-")
+        parts.append((int(first), int(last), int(length), data))
+    return parts
+
+
+# ---------------------------------------------------------------------------
+# the command line
+
+class StaticCli:
+    """``python -m reactor --port PORT ARGS`` in ``workdir``; stdout and
+    stderr go to files there."""
+
+    def __init__(self, workdir, *args):
+        self.port = free_port()
+        self.workdir = str(workdir)
+        self.out_path = os.path.join(self.workdir, "cli.stdout")
+        self.err_path = os.path.join(self.workdir, "cli.stderr")
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "reactor", "--port", str(self.port), *args],
+                cwd=self.workdir, env=CLI_ENV, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=err)
+
+    def stdout(self):
+        with open(self.out_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_ready(self, path, timeout=20.0):
+        """Poll GET ``path`` until it is answered 200."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = self.proc.poll()
+            assert rc is None, "the CLI exited with %r:\n%s" % (rc, self.stderr())
+            try:
+                r = one(self.port, path)
+                if r.status == 200:
+                    return r
+            except (OSError, EOFError):
+                pass
+            assert time.monotonic() < deadline, "the CLI did not answer:\n%s" % self.stderr()
+            time.sleep(0.05)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def rss_kib(pid):
+    """VmRSS of ``pid`` in KiB (0 if it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def process_tree(pid):
+    """``pid`` and all its descendants (scanning /proc)."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        parents.setdefault(ppid, []).append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(parents.get(p, ()))
+    return out
+
+
+def tree_rss_kib(pid):
+    return sum(rss_kib(p) for p in process_tree(pid))
+
+
+def connect_small_rcvbuf(port, rcvbuf=8192, timeout=TIMEOUT):
+    """A connected socket whose receive buffer was made small before connect."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    return s
