@@ -42,6 +42,7 @@ DESELECT=(
     # so each curl call runs into the test's subprocess timeout.
     "tests/test_http_server.py::test_curl"                        # 6 cases (threads x dispatcher)
     "tests/test_wsgi.py::test_curl_chunked_upload_and_http10"
+    "tests/test_static_files.py::test_curl_compressed_download"
 )
 
 # Not skipped, but run in a second pass whose ASan allocator settings let the

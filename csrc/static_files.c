@@ -371,9 +371,13 @@ static int64_t mtime_ns(const struct stat *st) {
     return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
 }
 
+static int64_t ctime_ns(const struct stat *st) {
+    return (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
 static int same_file(const rh_fentry *e, const struct stat *st) {
     return S_ISREG(st->st_mode) && e->dev == st->st_dev && e->ino == st->st_ino &&
-           e->size == st->st_size && e->mtime_ns == mtime_ns(st);
+           e->size == st->st_size && e->mtime_ns == mtime_ns(st) && e->ctime_ns == ctime_ns(st);
 }
 
 /* Is the open fd under the mount's real directory? */
@@ -460,6 +464,7 @@ static rh_fentry *lookup(rh_fcache *c, const rh_mount *m, int mount, const char 
     e->ino = st.st_ino;
     e->size = st.st_size;
     e->mtime_ns = mtime_ns(&st);
+    e->ctime_ns = ctime_ns(&st);
     e->etag_len = (size_t)snprintf(e->etag, sizeof e->etag, "\"%llx-%llx-%llx\"",
                                    (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
                                    (unsigned long long)e->mtime_ns);

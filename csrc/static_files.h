@@ -38,6 +38,7 @@ typedef struct rh_fentry {
     int fd;
     dev_t dev; ino_t ino; off_t size;
     int64_t mtime_ns;
+    int64_t ctime_ns;                   /* changes on any write, even if mtime is put back */
     char etag[64]; size_t etag_len;     /* with its quotes */
     char lastmod[32];                   /* IMF-fixdate, 29 chars */
     char *data;                         /* the whole file when small, else NULL */
