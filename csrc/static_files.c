@@ -74,14 +74,20 @@ static void sb_u64(sbuf *s, uint64_t v) {
     sb_put(s, num, (size_t)k);
 }
 
-static void format_date(time_t t, char out[32]) {
+static int format_date(time_t t, char out[32]) {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char mons[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
-    gmtime_r(&t, &tm);
+    out[0] = 0;
+    /* an IMF-fixdate has a 4-digit year: anything else (a tmpfs file dated
+       in the year 10^9, a clock far off) gets no date at all */
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999 ||
+            tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11)
+        return -1;
     snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
              mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return 0;
 }
 
 /* ---- HTTP-date (RFC 9110 5.6.7): IMF-fixdate, RFC 850, asctime ----------- */
@@ -367,17 +373,14 @@ static void cache_insert(rh_fcache *c, rh_fentry *e) {
     if (e->data) c->data_bytes += (size_t)e->size;
 }
 
-static int64_t mtime_ns(const struct stat *st) {
-    return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-}
-
-static int64_t ctime_ns(const struct stat *st) {
-    return (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+static int same_time(const struct timespec *a, const struct timespec *b) {
+    return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
 static int same_file(const rh_fentry *e, const struct stat *st) {
     return S_ISREG(st->st_mode) && e->dev == st->st_dev && e->ino == st->st_ino &&
-           e->size == st->st_size && e->mtime_ns == mtime_ns(st) && e->ctime_ns == ctime_ns(st);
+           e->size == st->st_size && same_time(&e->mtime, &st->st_mtim) &&
+           same_time(&e->ctime, &st->st_ctim);
 }
 
 /* Is the open fd under the mount's real directory? */
@@ -394,23 +397,34 @@ static int inside(const rh_mount *m, int fd) {
            real[m->root_len] == '/';
 }
 
-/* Open rel (relative to the mount; "" is the mount itself) safely.
- * Returns an fd, or -errno.  *st gets its fstat. */
+/* Open rel (relative to the mount; "" is the mount itself) safely: first
+ * with O_PATH, which opens nothing for I/O (a symlink to a device or a FIFO
+ * has no effect), then, if it is a regular file or a directory under the
+ * mount, for reading through /proc/self/fd.  Returns an fd, or -errno.  *st
+ * gets its fstat. */
 static int open_under(const rh_mount *m, const char *rel, struct stat *st) {
-    int fd, err;
+    char link[40];
+    int pfd, fd, err;
     do {
-        fd = openat(m->dirfd, *rel ? rel : ".", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) return -errno;
-    if (fstat(fd, st) < 0) {
+        pfd = openat(m->dirfd, *rel ? rel : ".", O_PATH | O_CLOEXEC);
+    } while (pfd < 0 && errno == EINTR);
+    if (pfd < 0) return -errno;
+    if (fstat(pfd, st) < 0) {
         err = errno;
-        close(fd);
+        close(pfd);
         return -err;
     }
-    if (!inside(m, fd)) {
-        close(fd);
+    if (!(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)) || !inside(m, pfd)) {
+        close(pfd);
         return -ENOENT;
     }
+    snprintf(link, sizeof link, "/proc/self/fd/%d", pfd);
+    do {
+        fd = open(link, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    } while (fd < 0 && errno == EINTR);
+    err = errno;
+    close(pfd);
+    if (fd < 0) return -err;
     return fd;
 }
 
@@ -426,6 +440,23 @@ static ssize_t pread_all(int fd, char *p, size_t n) {
         got += (size_t)k;
     }
     return (ssize_t)got;
+}
+
+/* Close the fds of cached files no connection is sending (half of the
+ * cache, least recently used first); how many were closed. */
+static int release_fds(rh_fcache *c) {
+    rh_fentry *e = c->lru_tail, *prev;
+    int closed = 0, budget = (int)(c->count / 2) + 1;
+    while (e != NULL && budget > 0) {
+        prev = e->lprev;
+        if (e->refs == 1 && e->fd >= 0) {
+            cache_remove(c, e);
+            closed++;
+        }
+        budget--;
+        e = prev;
+    }
+    return closed;
 }
 
 /* The cache entry of mount/key, revalidated; or a fresh one.  Returns NULL
@@ -446,6 +477,10 @@ static rh_fentry *lookup(rh_fcache *c, const rh_mount *m, int mount, const char 
     }
     c->misses++;
     fd = open_under(m, key, &st);
+    if (fd == -EMFILE || fd == -ENFILE) {
+        /* out of fds: give back those of idle cached files, then try again */
+        if (release_fds(c) > 0) fd = open_under(m, key, &st);
+    }
     if (fd < 0) { *err = -fd; return NULL; }
     if (S_ISDIR(st.st_mode)) { close(fd); *err = EISDIR; return NULL; }
     if (!S_ISREG(st.st_mode)) { close(fd); *err = ENOENT; return NULL; }
@@ -463,21 +498,26 @@ static rh_fentry *lookup(rh_fcache *c, const rh_mount *m, int mount, const char 
     e->dev = st.st_dev;
     e->ino = st.st_ino;
     e->size = st.st_size;
-    e->mtime_ns = mtime_ns(&st);
-    e->ctime_ns = ctime_ns(&st);
-    e->etag_len = (size_t)snprintf(e->etag, sizeof e->etag, "\"%llx-%llx-%llx\"",
+    e->mtime = st.st_mtim;
+    e->ctime = st.st_ctim;
+    e->siblings = -1;
+    e->etag_len = (size_t)snprintf(e->etag, sizeof e->etag, "\"%llx-%llx-%llx.%lx\"",
                                    (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
-                                   (unsigned long long)e->mtime_ns);
+                                   (unsigned long long)st.st_mtim.tv_sec,
+                                   (unsigned long)st.st_mtim.tv_nsec);
     format_date(st.st_mtim.tv_sec, e->lastmod);
     if ((size_t)st.st_size <= c->small_max && c->data_bytes + (size_t)st.st_size <= c->max_data_bytes) {
         /* small: keep the bytes, if the file did not change while read */
         char *data = malloc((size_t)st.st_size + 1);
         struct stat st2;
         if (data != NULL && pread_all(fd, data, (size_t)st.st_size) == (ssize_t)st.st_size &&
-                fstat(fd, &st2) == 0 && same_file(e, &st2))
+                fstat(fd, &st2) == 0 && same_file(e, &st2)) {
             e->data = data;
-        else
+            close(fd);          /* revalidated by path from now on: no fd held */
+            e->fd = -1;
+        } else {
             free(data);
+        }
     }
     cache_insert(c, e);
     return e;
@@ -594,10 +634,14 @@ static int simple(rh_fcache *c, const rh_files *f, rh_freply *rep, int status, c
     return 1;
 }
 
-static void validators(sbuf *s, const rh_mount *m, const rh_fentry *e, const char *encoding) {
-    sb_str(s, "Last-Modified: ");
-    sb_str(s, e->lastmod);
-    sb_str(s, "\r\nETag: ");
+static void validators(sbuf *s, const rh_mount *m, const rh_fentry *e, const char *encoding,
+                       int vary) {
+    if (e->lastmod[0]) {
+        sb_str(s, "Last-Modified: ");
+        sb_str(s, e->lastmod);
+        sb_put(s, "\r\n", 2);
+    }
+    sb_str(s, "ETag: ");
     sb_put(s, e->etag, e->etag_len);
     sb_put(s, "\r\n", 2);
     if (m->cache_control) {
@@ -608,8 +652,10 @@ static void validators(sbuf *s, const rh_mount *m, const rh_fentry *e, const cha
     if (encoding) {
         sb_str(s, "Content-Encoding: ");
         sb_str(s, encoding);
-        sb_str(s, "\r\nVary: Accept-Encoding\r\n");
+        sb_put(s, "\r\n", 2);
     }
+    if (vary)
+        sb_str(s, "Vary: Accept-Encoding\r\n");
 }
 
 /* the request headers the files path reads */
@@ -840,7 +886,7 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
     fheaders h;
     sbuf s = {&c->scratch, &c->scratch_cap, 0, 0};
     uint64_t first = 0, last = 0, size;
-    int ranged = 0, status;
+    int ranged = 0, status, vary = 0;
 
     if (f == NULL || f->n == 0 || req->path_len == 0 || req->path[0] != '/') return 0;
     memset(rep, 0, sizeof *rep);
@@ -931,9 +977,23 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
     }
     if (e == NULL) {
         if (err == EISDIR) {
-            /* "/dir": redirect to "/dir/", keeping the query */
+            /* "/dir": redirect to "/dir/", keeping the query.  The Location
+               is the normalised path, percent-encoded again: never the raw
+               one, which may start with "//host" (an open redirect) */
+            size_t k;
             sb_str(&s, "Location: ");
-            sb_put(&s, req->path, req->path_len);
+            for (k = 0; k < (size_t)nlen; k++) {
+                unsigned char ch = (unsigned char)c->path[k];
+                if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                        (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+                        ch == '~' || ch == '/') {
+                    sb_put(&s, (const char *)&ch, 1);
+                } else {
+                    char pct[4];
+                    snprintf(pct, sizeof pct, "%%%02X", ch);
+                    sb_put(&s, pct, 3);
+                }
+            }
             sb_put(&s, "/", 1);
             if (req->query != NULL) {
                 sb_put(&s, "?", 1);
@@ -955,14 +1015,29 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
     }
     e->refs++;      /* ours until the reply is handed over */
     collect(req, &h);
+    if (m->precompressed && e->siblings < 0) {
+        /* which precompressed siblings exist, looked up once per opening of
+           the file: its answers then vary by Accept-Encoding, whatever this
+           client accepts (RFC 9110 12.5.5) */
+        char *key = malloc(e->key_len + 4);
+        struct stat st;
+        if (key == NULL) { rh_fentry_unref(e); return -1; }
+        memcpy(key, e->key, e->key_len);
+        memcpy(key + e->key_len, ".br", 4);
+        e->siblings = fstatat(m->dirfd, key, &st, 0) == 0 && S_ISREG(st.st_mode) ? 1 : 0;
+        memcpy(key + e->key_len, ".gz", 4);
+        if (fstatat(m->dirfd, key, &st, 0) == 0 && S_ISREG(st.st_mode)) e->siblings |= 2;
+        free(key);
+    }
+    vary = m->precompressed && e->siblings > 0;
     /* a precompressed sibling? */
-    if (m->precompressed && h.accept_enc != NULL) {
+    if (vary && h.accept_enc != NULL) {
         static const char *const codings[2] = {"br", "gzip"};
         static const char *const suffix[2] = {".br", ".gz"};
         int k;
         for (k = 0; k < 2 && alt == NULL; k++) {
             char *key;
-            if (!accepts(h.accept_enc, codings[k])) continue;
+            if (!(e->siblings & (1 << k)) || !accepts(h.accept_enc, codings[k])) continue;
             key = malloc(e->key_len + 4);
             if (key == NULL) break;
             memcpy(key, e->key, e->key_len);
@@ -976,21 +1051,22 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
     {
         const char *ctype = mime_of(f, e->key, e->key_len);
         rh_fentry *sel = alt != NULL ? alt : e;
-        time_t lm = (time_t)(sel->mtime_ns / 1000000000LL), t;
+        time_t lm = sel->mtime.tv_sec, t;
+        int dated = sel->lastmod[0] != 0;   /* an unusable date validates nothing */
         if (alt != NULL) { alt->refs++; rh_fentry_unref(e); e = alt; }
         size = (uint64_t)e->size;
         status = 200;
         /* preconditions, RFC 9110 13.2.2 */
         if (h.if_match != NULL) {
             if (!list_match(req, "if-match", e, 0)) status = 412;
-        } else if (h.if_unmod != NULL &&
+        } else if (h.if_unmod != NULL && dated &&
                    parse_http_date(h.if_unmod->value, h.if_unmod->value_len, &t) == 0) {
             if (lm > t) status = 412;
         }
         if (status == 200) {
             if (h.if_none_match != NULL) {
                 if (list_match(req, "if-none-match", e, 1)) status = 304;
-            } else if (h.if_mod != NULL &&
+            } else if (h.if_mod != NULL && dated &&
                        parse_http_date(h.if_mod->value, h.if_mod->value_len, &t) == 0) {
                 if (lm <= t) status = 304;
             }
@@ -1003,7 +1079,7 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
                 if (vn && (v[0] == '"' || (vn > 1 && v[0] == 'W' && v[1] == '/')))
                     use = v[0] == '"' && vn == e->etag_len && memcmp(v, e->etag, vn) == 0;
                 else
-                    use = parse_http_date(v, vn, &t) == 0 && t == lm;
+                    use = dated && parse_http_date(v, vn, &t) == 0 && t == lm;
             }
             if (use) {
                 r = parse_range(h.range->value, h.range->value_len, size, &first, &last);
@@ -1023,7 +1099,7 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
         }
         case 304:
             head_start(&s, f, 304, "Not Modified");
-            validators(&s, m, e, encoding);
+            validators(&s, m, e, encoding, vary);
             rh_fentry_unref(e);
             if (s.oom) return -1;
             rep->status = 304;
@@ -1044,7 +1120,7 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
                              (unsigned long long)size);
             sb_put(&s, cr, (size_t)k);
         }
-        validators(&s, m, e, encoding);
+        validators(&s, m, e, encoding, vary);
         if (s.oom) { rh_fentry_unref(e); return -1; }
         rep->status = status;
         rep->head = c->scratch;
@@ -1054,12 +1130,11 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
             rh_fentry_unref(e);
             return 1;
         }
-        if (e->data != NULL && e->in_table) {
-            /* bytes in memory: valid while the entry lives, so the caller
-               copies them before anything else touches this cache */
+        if (e->data != NULL) {
+            /* bytes in memory: the caller copies them, then lets go of e */
             rep->body = e->data + first;
             rep->body_len = (size_t)(last - first + 1);
-            rh_fentry_unref(e);     /* the table still holds it */
+            rep->hold = e;          /* our reference goes to the caller */
             return 1;
         }
         rep->entry = e;             /* our reference goes to the caller */
@@ -1072,12 +1147,15 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
 /* ---- sending -------------------------------------------------------------- */
 
 int rh_sendfile_all(int out_fd, int in_fd, off_t *off, uint64_t *left, uint64_t *sent, int *err) {
+    uint64_t budget = RH_SEND_BUDGET;
     while (*left > 0) {
         size_t want = *left < SEND_CHUNK ? (size_t)*left : SEND_CHUNK;
+        if (budget == 0) return 0;      /* the loop's other channels first */
         ssize_t n = sendfile(out_fd, in_fd, off, want);
         if (n > 0) {
             *left -= (uint64_t)n;
             *sent += (uint64_t)n;
+            budget = (uint64_t)n < budget ? budget - (uint64_t)n : 0;
             continue;
         }
         if (n == 0) return -2;          /* the file ended early */

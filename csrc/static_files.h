@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include "http_parser.h"
 
 typedef struct rh_fentry {
@@ -35,12 +36,12 @@ typedef struct rh_fentry {
     uint64_t hash;
     int mount;
     char *key; size_t key_len;          /* path relative to the mount */
-    int fd;
+    int fd;                             /* -1 once the bytes are in data */
     dev_t dev; ino_t ino; off_t size;
-    int64_t mtime_ns;
-    int64_t ctime_ns;                   /* changes on any write, even if mtime is put back */
+    struct timespec mtime, ctime;       /* ctime changes on any write, even if mtime is put back */
     char etag[64]; size_t etag_len;     /* with its quotes */
-    char lastmod[32];                   /* IMF-fixdate, 29 chars */
+    char lastmod[32];                   /* IMF-fixdate, 29 chars; "" if the date is unusable */
+    int siblings;                       /* bit 0: FILE.br exists, bit 1: FILE.gz (-1: not looked) */
     char *data;                         /* the whole file when small, else NULL */
     int refs;                           /* the table's (while in it) + one per sender */
     int in_table;
@@ -80,6 +81,7 @@ typedef struct rh_freply {
     const char *head; size_t head_len;  /* status line + headers, no Date/Connection/CRLF */
     const char *body; size_t body_len;  /* bytes in memory (not for HEAD) */
     rh_fentry *entry;                   /* non-NULL: send file_len bytes of entry->fd */
+    rh_fentry *hold;                    /* non-NULL: body points into its bytes; unref once copied */
     off_t file_off; uint64_t file_len;
     int close;                          /* close the connection after this answer */
 } rh_freply;
@@ -105,8 +107,11 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req,
                    int has_body, rh_freply *rep);
 
 /* sendfile() up to *left bytes of in_fd from *off to out_fd, resuming after
- * EINTR.  Returns 1 when all was sent, 0 on EAGAIN, -2 if the file ended
- * early (it shrank), -1 on a socket error (errno in *err). */
+ * EINTR, but at most RH_SEND_BUDGET bytes per call so one fast reader cannot
+ * hold its loop: call again on the next writability.  Returns 1 when all was
+ * sent, 0 on EAGAIN or when the budget is spent, -2 if the file ended early
+ * (it shrank), -1 on a socket error (errno in *err). */
+#define RH_SEND_BUDGET (4u << 20)
 int rh_sendfile_all(int out_fd, int in_fd, off_t *off, uint64_t *left, uint64_t *sent,
                     int *err);
 

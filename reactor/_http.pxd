@@ -67,7 +67,7 @@ cdef class LoopState:
     cdef object access                  # the AccessLog that renders the records
     cdef readonly AccessFlusher flusher
     cdef rh_fcache *fcache              # this loop's open files (static files), made on first use
-    cdef rh_fcache *file_cache(self) noexcept nogil
+    cdef rh_fcache *file_cache(self, size_t entries) noexcept nogil
     cdef bint pending_nogil(self) noexcept nogil
     cdef int _drain(self) except -1
 

@@ -79,10 +79,10 @@ cdef enum:
     H_WAIT = 5          # a handler runs elsewhere (handler threads)
     H_FILE = 6          # sending a static file (sendfile), resumed on writability
 
-# each loop's cache of static files: open fds and stat results (revalidated on
-# every request), and the bytes of files up to FILE_SMALL_MAX within FILE_CACHE_BYTES
+# each loop's cache of static files (HttpConfig.files_cache_entries of them):
+# open fds and stat results (revalidated on every request), and the bytes of
+# files up to FILE_SMALL_MAX within FILE_CACHE_BYTES (those keep no fd)
 cdef enum:
-    FILE_CACHE_ENTRIES = 256
     FILE_CACHE_BYTES = 8 << 20
     FILE_SMALL_MAX = 16 << 10
 
@@ -367,10 +367,11 @@ cdef class LoopState:
         rh_fcache_free(self.fcache)
         self.fcache = NULL
 
-    cdef rh_fcache *file_cache(self) noexcept nogil:
-        """This loop's static-file cache (NULL if out of memory); loop thread only."""
+    cdef rh_fcache *file_cache(self, size_t entries) noexcept nogil:
+        """This loop's static-file cache of at most ``entries`` files (NULL if
+        out of memory); loop thread only."""
         if self.fcache == NULL:
-            self.fcache = rh_fcache_new(FILE_CACHE_ENTRIES, FILE_CACHE_BYTES, FILE_SMALL_MAX)
+            self.fcache = rh_fcache_new(entries, FILE_CACHE_BYTES, FILE_SMALL_MAX)
         return self.fcache
 
     def enable_access_log(self, access, unsigned int ring_size, AccessFlusher flusher=None):
@@ -540,6 +541,9 @@ cdef class HttpConnection(TcpConnection):
         state.connections.add(self)
         state.accepted += 1
 
+    def __dealloc__(self):
+        self._release_file()        # normally done at close; never leave an fd behind
+
     @property
     def http_state(self):
         return ("head", "body", "chunked-body", "streaming", "closing", "handler",
@@ -692,14 +696,14 @@ cdef class HttpConnection(TcpConnection):
             else:
                 if self.cfg.files == NULL:
                     break
-                cache = self.lstate.file_cache()
+                cache = self.lstate.file_cache(self.cfg.files_cache_entries)
                 if cache == NULL or rh_files_serve(self.cfg.files, cache, &req, 0, &rep) <= 0:
                     break       # the application's (or no memory: the slow path answers)
+                if self._append_file(&rep, is_head, True, req.version_minor == 0) < 0:
+                    break       # no memory: rolled back; the slow path answers
                 if self.cfg.log_on:
                     self._record_static(&req, rep.status, 0 if is_head else
                                         rep.body_len + rep.file_len, start)
-                if self._append_file(&rep, is_head, True, req.version_minor == 0) < 0:
-                    break       # no memory: rolled back; the slow path answers
             self.input_buffer.retrieve_nogil(rc)
             served += 1
             if self.sf_entry != NULL:
@@ -746,6 +750,8 @@ cdef class HttpConnection(TcpConnection):
         self.output_buffer.oom = False
         append_answer(self.output_buffer, rep.head, rep.head_len, rep.body, rep.body_len,
                       head_only, keep_alive, http10)
+        rh_fentry_unref(rep.hold)       # the body's bytes are copied (or not needed)
+        rep.hold = NULL
         if self.output_buffer.oom:
             self.output_buffer.truncate_nogil(mark)
             self.output_buffer.oom = False
@@ -903,7 +909,7 @@ cdef class HttpConnection(TcpConnection):
                             continue
                     if cfg.files != NULL:
                         # a static file? (a body is not read: the answer closes)
-                        cache = self.lstate.file_cache()
+                        cache = self.lstate.file_cache(self.cfg.files_cache_entries)
                         fr = -1
                         with nogil:
                             # C over this loop's file cache and the request's spans in inp
@@ -1129,12 +1135,12 @@ cdef class HttpConnection(TcpConnection):
         """With the GIL: queue a static-file answer and start sending its file."""
         cdef bint head_only = req.method_len == 4 and memcmp(req.method, b"HEAD", 4) == 0
         cdef size_t mark = self.output_buffer.readable()
-        if self.cfg.log_on:
-            self._record_static(req, rep.status, 0 if head_only else rep.body_len + rep.file_len,
-                                self._eloop.cached_now)
+        cdef unsigned long long sent = 0 if head_only else rep.body_len + rep.file_len
         if self._append_file(rep, head_only, keep_alive, req.version_minor == 0) < 0:
             self._frame_failed(mark, True, None)
             return 0
+        if self.cfg.log_on:
+            self._record_static(req, rep.status, sent, self._eloop.cached_now)
         self.lstate.static_requests += 1
         if self.sf_entry == NULL:
             self._finish_request(keep_alive)
@@ -1183,7 +1189,7 @@ cdef class HttpConnection(TcpConnection):
         return 0
 
     cdef int _file_done(self) except -1:
-        cdef bint keep_alive = self.sf_keep
+        cdef bint keep_alive = self.sf_keep and not self.cfg.stopping
         self._release_file()
         if self.peer_closed and self.input_buffer.readable() == 0:
             keep_alive = False      # the client sent FIN: nothing more will come

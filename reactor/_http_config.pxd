@@ -45,6 +45,7 @@ cdef class HttpConfig:
     cdef public object server_header    # bytes
     cdef rh_files *files                # the mounts of route_files (NULL: none); fixed once serving
     cdef public bint files_frozen       # serving: no more mounts
+    cdef public size_t files_cache_entries  # files each loop keeps open (see HttpServer)
     cdef public list mounts             # [(prefix, real directory)] for show
     cdef RouteTable *table           # published with a release store (copy-on-write)
     cdef list _retired               # [(addresses, [(loop, count)])]: freed once every loop let go

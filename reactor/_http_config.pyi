@@ -37,6 +37,7 @@ class HttpConfig:
     stopping: bool
     server_header: bytes
     files_frozen: bool
+    files_cache_entries: int
     mounts: list[tuple[str, str]]
     def __init__(
         self,

@@ -136,6 +136,7 @@ cdef class HttpConfig:
         self.log_nhdr = 0
         self.files = NULL
         self.files_frozen = False
+        self.files_cache_entries = 256
         self.mounts = []
 
     def __init__(self, handler=None, max_request_line=8192, max_header_size=65536,
@@ -409,8 +410,11 @@ cdef class HttpConfig:
         self.freeze_files(False)
 
     def freeze_files(self, bint frozen=True):
-        """No more mounts (the server starts); the Server header is taken now."""
+        """No more mounts (the server starts); the Server header is taken now,
+        once: the loops read it without a lock from then on."""
         cdef bytes server
+        if self.files_frozen:
+            return
         if self.files != NULL:
             server = bytes(self.server_header or b"")
             if rh_files_set_server(self.files, <char *>server, len(server)) != 0:

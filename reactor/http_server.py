@@ -24,6 +24,7 @@ sets no level on any logger: that is the application's (or the CLI's) job.
 """
 import logging
 import os
+import resource
 import signal
 import threading
 
@@ -201,6 +202,13 @@ class HttpServer:
 
     def _prepare_run(self):
         # a new run (the first, or a restart after stop()): fresh per-loop state
+        if not self.config.files_frozen:
+            # each loop keeps at most this many static files open: a quarter of
+            # the fd limit shared by the loops, so the cache never starves accept()
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            loops = max(1, self.tcp.threads)
+            self.config.files_cache_entries = (
+                256 if soft == resource.RLIM_INFINITY else max(8, min(256, soft // (4 * loops))))
         self.config.freeze_files()      # the loops read the mounts without a lock
         if self._stopped:
             self._stopped = False

@@ -202,6 +202,7 @@ void check_files(const char *buf, size_t len)
         CHECK(rep.body != NULL);
         CHECK(memmem(rep.body, rep.body_len, SECRET, 6) == NULL);
     }
+    rh_fentry_unref(rep.hold);     /* in-memory bodies: the entry they point into */
     if (rep.entry != NULL) {
         struct stat st;
         CHECK(rep.status == 200 || rep.status == 206);

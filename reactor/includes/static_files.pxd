@@ -28,6 +28,7 @@ cdef extern from "static_files.h" nogil:
         const char *body
         size_t body_len
         rh_fentry *entry
+        rh_fentry *hold
         off_t file_off
         uint64_t file_len
         int close
@@ -47,6 +48,8 @@ cdef extern from "static_files.h" nogil:
 
     int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req,
                        int has_body, rh_freply *rep)
+    enum:
+        RH_SEND_BUDGET
     int rh_sendfile_all(int out_fd, int in_fd, off_t *off, uint64_t *left, uint64_t *sent,
                         int *err)
     long rh_files_normalize(const char *path, size_t n, char *out)
