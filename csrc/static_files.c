@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SEND_CHUNK (1u << 20)
-#define MAX_LISTING 100000      /* entries shown in one listing, at most */
+#define MAX_LISTING 100000
+#define RH_SEND_CHUNK (2u << 20)    /* per sendfile() call, as nginx's sendfile_max_chunk */      /* entries shown in one listing, at most */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -1149,13 +1149,17 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
 int rh_sendfile_all(int out_fd, int in_fd, off_t *off, uint64_t *left, uint64_t *sent, int *err) {
     uint64_t budget = RH_SEND_BUDGET;
     while (*left > 0) {
-        size_t want = *left < SEND_CHUNK ? (size_t)*left : SEND_CHUNK;
+        size_t want = *left < budget ? (size_t)*left : (size_t)budget;
+        if (want > RH_SEND_CHUNK) want = RH_SEND_CHUNK;
+        ssize_t n;
         if (budget == 0) return 0;      /* the loop's other channels first */
-        ssize_t n = sendfile(out_fd, in_fd, off, want);
+        n = sendfile(out_fd, in_fd, off, want);
         if (n > 0) {
             *left -= (uint64_t)n;
             *sent += (uint64_t)n;
-            budget = (uint64_t)n < budget ? budget - (uint64_t)n : 0;
+            budget -= (uint64_t)n;
+            if ((size_t)n < want && *left > 0)
+                return 0;   /* the socket is full: asking again would only say EAGAIN */
             continue;
         }
         if (n == 0) return -2;          /* the file ended early */
