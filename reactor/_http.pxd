@@ -128,6 +128,7 @@ cdef class HttpConnection(TcpConnection):
     cdef int _append_file(self, rh_freply *rep, bint head_only, bint keep_alive,
                           bint http10) noexcept nogil
     cdef int _answer_file(self, const rh_request *req, rh_freply *rep, bint keep_alive) except -1
+    cdef int _send_file_step(self, int in_fd) except -3
     cdef int _pump_file(self) except -1
     cdef int _file_done(self) except -1
     cdef void _release_file(self) noexcept nogil

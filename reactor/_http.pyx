@@ -1153,16 +1153,16 @@ cdef class HttpConnection(TcpConnection):
         self._pump_file()
         return 0
 
-    cdef int _pump_file(self) except -1:
-        """Send the rest of the static file (queued head first): when the
-        socket is full, again on writability.  A file that shrank under us
-        closes the connection: a response is never padded."""
+    cdef int _send_file_step(self, int in_fd) except -3:
+        """The send path of static files and ``wsgi.file_wrapper``: flush
+        what is queued (the head), then sendfile from ``sf_offset`` up to
+        ``sf_left`` bytes of ``in_fd``.  1: all sent; 0: the socket is full
+        (write interest and the send timeout are armed) or the connection
+        closed; -2: the file shrank; -1: a socket error (the caller closes)."""
         cdef Buffer out = self.output_buffer
         cdef int r, err = 0
         cdef off_t off
         cdef uint64_t left, sent = 0
-        if self.sf_entry == NULL or self._conn_state == S_DISCONNECTED:
-            return 0
         if out.readable():
             self._flush()
             if self._conn_state == S_DISCONNECTED or out.readable():
@@ -1170,17 +1170,28 @@ cdef class HttpConnection(TcpConnection):
         off = self.sf_offset
         left = <uint64_t>self.sf_left
         with nogil:
-            # kernel copies from this connection's file entry to its socket
-            r = rh_sendfile_all(self.fd, self.sf_entry.fd, &off, &left, &sent, &err)
+            # the kernel copies file pages to this connection's socket
+            r = rh_sendfile_all(self.fd, in_fd, &off, &left, &sent, &err)
         self.sf_offset = off
         self.sf_left = <long long>left
-        if r == 1:
-            self._file_done()
-        elif r == 0:
+        self.body_sent += sent
+        if r == 0:
             self._events |= 2       # EV_WRITE: more when the socket drains
             self._eloop.update_channel_c(self)
             self._arm_send_timeout()
-        else:
+        return r
+
+    cdef int _pump_file(self) except -1:
+        """Send the rest of the static file (queued head first): when the
+        socket is full, again on writability.  A file that shrank under us
+        closes the connection: a response is never padded."""
+        cdef int r
+        if self.sf_entry == NULL or self._conn_state == S_DISCONNECTED:
+            return 0
+        r = self._send_file_step(self.sf_entry.fd)
+        if r == 1:
+            self._file_done()
+        elif r < 0:
             if r == -2:
                 log.error("a static file shrank while it was sent to %s; closing the connection",
                           self.peer_address)
@@ -1706,36 +1717,17 @@ cdef class HttpConnection(TcpConnection):
         return 0
 
     cdef int _pump_sendfile(self) except -1:
-        """sendfile() the rest of a ``wsgi.file_wrapper`` file (the static
-        files' C send path): 1 when done, 0 when waiting or closed."""
-        cdef Buffer out = self.output_buffer
-        cdef int r, err = 0
-        cdef off_t off
-        cdef uint64_t left, sent = 0
-        if out.readable():
-            self._flush()
-            if self._conn_state == S_DISCONNECTED or out.readable():
-                return 0
-        off = self.sf_offset
-        left = <uint64_t>self.sf_left
-        with nogil:
-            # copies file pages to this connection's socket in the kernel
-            r = rh_sendfile_all(self.fd, self.sf_fd, &off, &left, &sent, &err)
-        self.sf_offset = off
-        self.sf_left = <long long>left
-        self.body_sent += sent
+        """sendfile() the rest of a ``wsgi.file_wrapper`` file: 1 when done
+        (``sf_short`` if the file shrank), 0 when waiting or closed."""
+        cdef int r = self._send_file_step(self.sf_fd)
         if r == 1:
             return 1
         if r == -2:
             self.sf_short = True      # the file shrank under us
             return 1
-        if r == 0:
-            self._events |= 2
-            self._eloop.update_channel_c(self)
-            self._arm_send_timeout()
-            return 0
-        self.sf_fd = -1
-        self._handle_close()
+        if r == -1:
+            self.sf_fd = -1
+            self._handle_close()
         return 0
 
     cdef int _abort_stream(self, object body) except -1:

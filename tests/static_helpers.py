@@ -1,7 +1,7 @@
 """Helpers for tests/test_static_files.py (issue 11: serving a directory of
 files from C): a server with file mounts, raw requests whose framing is
 checked by a pipelined marker request, a link extractor for directory
-listings, a multipart/byteranges parser, a CLI runner and RSS readers.
+listings, a multipart/byteranges parser and RSS readers.
 
 Every socket made here has a timeout, so a server bug shows up as a failed
 assertion or a ``socket.timeout``, never as a hung test run.
@@ -9,11 +9,8 @@ assertion or a ``socket.timeout``, never as a hung test run.
 import contextlib
 import email.utils
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 import urllib.parse
 from html.parser import HTMLParser
 
@@ -23,8 +20,6 @@ from reactor.http_server import HttpServer
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
-
-from wsgi_apps.helpers import CLI_ENV, free_port  # noqa: E402
 
 
 def http_date(ts):
@@ -155,60 +150,6 @@ def parse_byteranges(content_type, body):
 
 # ---------------------------------------------------------------------------
 # the command line
-
-class StaticCli:
-    """``python -m reactor --port PORT ARGS`` in ``workdir``; stdout and
-    stderr go to files there."""
-
-    def __init__(self, workdir, *args):
-        self.port = free_port()
-        self.workdir = str(workdir)
-        self.out_path = os.path.join(self.workdir, "cli.stdout")
-        self.err_path = os.path.join(self.workdir, "cli.stderr")
-        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "reactor", "--port", str(self.port), *args],
-                cwd=self.workdir, env=CLI_ENV, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=err)
-
-    def stdout(self):
-        with open(self.out_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def stderr(self):
-        with open(self.err_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def wait_ready(self, path, timeout=20.0):
-        """Poll GET ``path`` until it is answered 200."""
-        deadline = time.monotonic() + timeout
-        while True:
-            rc = self.proc.poll()
-            assert rc is None, "the CLI exited with %r:\n%s" % (rc, self.stderr())
-            try:
-                r = one(self.port, path)
-                if r.status == 200:
-                    return r
-            except (OSError, EOFError):
-                pass
-            assert time.monotonic() < deadline, "the CLI did not answer:\n%s" % self.stderr()
-            time.sleep(0.05)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 def rss_kib(pid):
     """VmRSS of ``pid`` in KiB (0 if it is gone)."""

@@ -35,8 +35,10 @@ import types
 import pytest
 
 from http_helpers import Client
-from static_helpers import (StaticCli, connect_small_rcvbuf, files_server, framed, http_date,
+from static_helpers import (connect_small_rcvbuf, files_server, framed, http_date,
                             listing_entries, one, parse_byteranges, request, tree_rss_kib)
+from conftest import _fd_table
+from wsgi_apps.helpers import CliServer, free_port
 from reactor.http_server import HttpServer
 
 IMF_DATE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|"
@@ -67,16 +69,6 @@ def write(path, data, mtime=None):
     if mtime is not None:
         os.utime(path, (mtime, mtime))
     return path
-
-
-def _fd_table():
-    out = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            out[int(name)] = os.readlink("/proc/self/fd/" + name)
-        except OSError:
-            pass
-    return out
 
 
 def _open_under(directory):
@@ -1369,7 +1361,7 @@ def cli(tmp_path_factory):
     write(w / "T" / "b.txt", b"cli b\n")
     write(w / "outside.txt", b"cli outside\n")
     os.symlink("../outside.txt", w / "S" / "out")
-    with StaticCli(w, "--threads", "1", "--static", "/s=%s" % (w / "S"),
+    with CliServer(w, None, "--threads", "1", "--static", "/s=%s" % (w / "S"),
                    "--static", "/t=%s" % (w / "T"), "--list-dirs", "--follow-symlinks",
                    "--static-cache-control", "no-cache", "--access-log", "-") as srv:
         srv.wait_ready("/s/a.txt")
@@ -1444,7 +1436,7 @@ def test_thousand_slow_readers_of_a_10mib_file_keep_rss_bounded(tmp_path):
         data = os.urandom(size)
         write(d / "big.bin", data)
         write(d / "ping.txt", b"ping\n")
-        with StaticCli(tmp_path, "--threads", "2", "--static", "/=%s" % d) as srv:
+        with CliServer(tmp_path, None, "--threads", "2", "--static", "/=%s" % d) as srv:
             srv.wait_ready("/ping.txt")
             conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
             conn.request("GET", "/big.bin")
@@ -1607,7 +1599,7 @@ def test_the_file_cache_does_not_exhaust_a_low_fd_limit(tmp_path):
     d.mkdir()
     for i in range(600):
         (d / ("f%03d.bin" % i)).write_bytes(b"%03d" % i * 10000)    # 30 KB: sendfile, fd kept
-    port = free_port_for_test()
+    port = free_port()
     script = ("import resource,sys; resource.setrlimit(resource.RLIMIT_NOFILE,(256,256)); "
               "sys.argv=['reactor','--static','/m=%s','--threads','2','--port','%d',"
               "'--log-level','warning']; import runpy; runpy.run_module('reactor',"
@@ -1642,11 +1634,6 @@ def test_the_file_cache_does_not_exhaust_a_low_fd_limit(tmp_path):
         proc.terminate()
         proc.wait(15)
         proc.stderr.close()
-
-
-def free_port_for_test():
-    from wsgi_apps.helpers import free_port
-    return free_port()
 
 
 def test_far_future_mtime_keeps_its_validators_right(tmp_path):

@@ -294,15 +294,17 @@ class WatchedBody:
 
 class CliServer:
     """``python -m reactor SPEC --app-dir tests/wsgi_apps --bind 127.0.0.1:PORT ARGS``
-    on a free port; stdout and stderr go to files under tmp_path."""
+    (no SPEC and no --app-dir when ``spec`` is None) on a free port; stdout and
+    stderr go to files under tmp_path."""
 
     def __init__(self, tmp_path, spec, *args):
         self.port = free_port()
         self.out_path = tmp_path / "cli.stdout"
         self.err_path = tmp_path / "cli.stderr"
+        app = [] if spec is None else [spec, "--app-dir", APPS_DIR]
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "reactor", spec, "--app-dir", APPS_DIR,
+                [sys.executable, "-m", "reactor", *app,
                  "--bind", "127.0.0.1:%d" % self.port, *args],
                 cwd=str(tmp_path), env=CLI_ENV, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=err)
