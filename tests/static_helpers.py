@@ -1,7 +1,7 @@
 """Helpers for tests/test_static_files.py (issue 11: serving a directory of
 files from C): a server with file mounts, raw requests whose framing is
 checked by a pipelined marker request, a link extractor for directory
-listings, a multipart/byteranges parser and RSS readers.
+listings, a multipart/byteranges parser and the RSS of a process tree.
 
 Every socket made here has a timeout, so a server bug shows up as a failed
 assertion or a ``socket.timeout``, never as a hung test run.
@@ -15,6 +15,7 @@ import urllib.parse
 from html.parser import HTMLParser
 
 from http_helpers import TIMEOUT, Client
+from bench.proctree import rss_kb, tree
 from reactor.http_server import HttpServer
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -148,44 +149,9 @@ def parse_byteranges(content_type, body):
     return parts
 
 
-# ---------------------------------------------------------------------------
-# the command line
-
-def rss_kib(pid):
-    """VmRSS of ``pid`` in KiB (0 if it is gone)."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def process_tree(pid):
-    """``pid`` and all its descendants (scanning /proc)."""
-    parents = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        parents.setdefault(ppid, []).append(int(name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(parents.get(p, ()))
-    return out
-
-
 def tree_rss_kib(pid):
-    return sum(rss_kib(p) for p in process_tree(pid))
+    """VmRSS (KiB) of ``pid`` and all its descendants."""
+    return rss_kb(tree(pid))
 
 
 def connect_small_rcvbuf(port, rcvbuf=8192, timeout=TIMEOUT):
