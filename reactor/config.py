@@ -163,6 +163,10 @@ class Config:
     follow_symlinks: bool = field(default=False, metadata=_opt(
         "--follow-symlinks", kind="bool",
         help="--static: follow symlinks that lead out of DIR (default: 404)"))
+    show_dotfiles: bool = field(default=False, metadata=_opt(
+        "--show-dotfiles", kind="bool",
+        help="--static: serve files and directories whose name starts with '.' (default: "
+             "404, so .git or .env never leak; e.g. for /.well-known/)"))
     static_cache_control: Optional[str] = field(default=None, metadata=_opt(
         "--static-cache-control", kind="optstr", metavar="VALUE",
         help="--static: send 'Cache-Control: VALUE' with files (default: none), e.g. "
@@ -363,7 +367,7 @@ class Config:
     def files_options(self):
         """Keywords for ``HttpServer.route_files`` from the --static options."""
         return dict(list_dirs=self.list_dirs, follow_symlinks=self.follow_symlinks,
-                    cache_control=self.static_cache_control)
+                    show_dotfiles=self.show_dotfiles, cache_control=self.static_cache_control)
 
     def wsgi_options(self):
         """Keywords ``WSGIServer`` takes on top of ``http_options()``."""

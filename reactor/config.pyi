@@ -43,6 +43,7 @@ class _WSGIExtraOptions(TypedDict):
 class _FilesOptions(TypedDict):
     list_dirs: bool
     follow_symlinks: bool
+    show_dotfiles: bool
     cache_control: str | None
 
 class _ConfigOptions(TypedDict, total=False):
@@ -81,6 +82,7 @@ class _ConfigOptions(TypedDict, total=False):
     static: str | list[str] | tuple[str, ...]
     list_dirs: bool
     follow_symlinks: bool
+    show_dotfiles: bool
     static_cache_control: str | None
     access_log: str | None
     access_log_format: str | None
@@ -129,6 +131,7 @@ class Config:
     static: list[str] = ...
     list_dirs: bool = False
     follow_symlinks: bool = False
+    show_dotfiles: bool = False
     static_cache_control: str | None = None
     access_log: str | None = None
     access_log_format: str | None = None

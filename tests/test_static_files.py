@@ -1361,11 +1361,23 @@ def cli(tmp_path_factory):
     write(w / "T" / "b.txt", b"cli b\n")
     write(w / "outside.txt", b"cli outside\n")
     os.symlink("../outside.txt", w / "S" / "out")
+    write(w / "T" / ".well-known" / "acme-challenge" / "tok", b"tok.key\n")
     with CliServer(w, None, "--threads", "1", "--static", "/s=%s" % (w / "S"),
                    "--static", "/t=%s" % (w / "T"), "--list-dirs", "--follow-symlinks",
+                   "--show-dotfiles",
                    "--static-cache-control", "no-cache", "--access-log", "-") as srv:
         srv.wait_ready("/s/a.txt")
         yield srv
+
+
+def test_cli_show_dotfiles_serves_well_known(cli):
+    """--show-dotfiles serves names starting with '.' (ACME's /.well-known/);
+    without it (the default) they stay hidden."""
+    r = one(cli.port, "/t/.well-known/acme-challenge/tok")
+    assert (r.status, r.body) == (200, b"tok.key\n")
+    from reactor.config import Config
+    assert Config().files_options()["show_dotfiles"] is False
+    assert Config(show_dotfiles=True).files_options()["show_dotfiles"] is True
 
 
 def test_cli_static_only_serves_files_and_404s_the_rest(cli):
