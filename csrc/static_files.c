@@ -68,6 +68,22 @@ static void sb_put(sbuf *s, const char *p, size_t n) {
 
 static void sb_str(sbuf *s, const char *p) { sb_put(s, p, strlen(p)); }
 
+/* p[:n] percent-encoded: everything but unreserved characters and '/' */
+static void sb_pct(sbuf *s, const char *p, size_t n) {
+    size_t k;
+    for (k = 0; k < n; k++) {
+        unsigned char ch = (unsigned char)p[k];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == '/') {
+            sb_put(s, (const char *)&ch, 1);
+        } else {
+            char pct[4];
+            snprintf(pct, sizeof pct, "%%%02X", ch);
+            sb_put(s, pct, 3);
+        }
+    }
+}
+
 static void sb_u64(sbuf *s, uint64_t v) {
     char num[24];
     int k = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
@@ -661,7 +677,7 @@ static void validators(sbuf *s, const rh_mount *m, const rh_fentry *e, const cha
 /* the request headers the files path reads */
 typedef struct {
     const rh_header *if_match, *if_none_match, *if_mod, *if_unmod, *if_range, *range, *accept_enc;
-    int ranges, inm_count, im_count;
+    int ranges;
 } fheaders;
 
 static void collect(const rh_request *req, fheaders *h) {
@@ -674,11 +690,11 @@ static void collect(const rh_request *req, fheaders *h) {
             if (ieq(x->name, 5, "range")) { if (!h->range) h->range = x; h->ranges++; }
             break;
         case 8:
-            if (ieq(x->name, 8, "if-match")) { if (!h->if_match) h->if_match = x; h->im_count++; }
+            if (ieq(x->name, 8, "if-match")) { if (!h->if_match) h->if_match = x; }
             else if (ieq(x->name, 8, "if-range")) { if (!h->if_range) h->if_range = x; }
             break;
         case 13:
-            if (ieq(x->name, 13, "if-none-match")) { if (!h->if_none_match) h->if_none_match = x; h->inm_count++; }
+            if (ieq(x->name, 13, "if-none-match")) { if (!h->if_none_match) h->if_none_match = x; }
             break;
         case 15:
             if (ieq(x->name, 15, "accept-encoding")) { if (!h->accept_enc) h->accept_enc = x; }
@@ -838,19 +854,9 @@ static int listing(rh_fcache *c, const rh_mount *m, const char *rel, const char 
     ESC(urlpath, urllen);
     sb_str(&s, "</h1>\n<ul>\n");
     for (i = 0; i < nn; i++) {
-        size_t len = strlen(names[i]), k;
+        size_t len = strlen(names[i]);
         sb_str(&s, "<li><a href=\"");
-        for (k = 0; k < len; k++) {
-            unsigned char ch = (unsigned char)names[i][k];
-            if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                    ch == '-' || ch == '_' || ch == '.' || ch == '~' || (ch == '/' && k == len - 1)) {
-                sb_put(&s, (const char *)&ch, 1);
-            } else {
-                char pct[4];
-                snprintf(pct, sizeof pct, "%%%02X", ch);
-                sb_put(&s, pct, 3);
-            }
-        }
+        sb_pct(&s, names[i], len);      /* a name holds no '/' but a directory's last */
         sb_str(&s, "\">");
         ESC(names[i], len);
         sb_str(&s, "</a></li>\n");
@@ -980,36 +986,17 @@ int rh_files_serve(const rh_files *f, rh_fcache *c, const rh_request *req, int h
             /* "/dir": redirect to "/dir/", keeping the query.  The Location
                is the normalised path, percent-encoded again: never the raw
                one, which may start with "//host" (an open redirect) */
-            size_t k;
-            sb_str(&s, "Location: ");
-            for (k = 0; k < (size_t)nlen; k++) {
-                unsigned char ch = (unsigned char)c->path[k];
-                if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                        (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
-                        ch == '~' || ch == '/') {
-                    sb_put(&s, (const char *)&ch, 1);
-                } else {
-                    char pct[4];
-                    snprintf(pct, sizeof pct, "%%%02X", ch);
-                    sb_put(&s, pct, 3);
-                }
-            }
-            sb_put(&s, "/", 1);
+            sbuf loc = {&c->body, &c->body_cap, 0, 0};    /* the head goes in scratch */
+            sb_str(&loc, "Location: ");
+            sb_pct(&loc, c->path, (size_t)nlen);
+            sb_put(&loc, "/", 1);
             if (req->query != NULL) {
-                sb_put(&s, "?", 1);
-                sb_put(&s, req->query, req->query_len);
+                sb_put(&loc, "?", 1);
+                sb_put(&loc, req->query, req->query_len);
             }
-            sb_put(&s, "\r\n", 2);
-            if (s.oom) return -1;
-            {
-                /* the Location line goes after the status line: rebuild */
-                size_t loc_len = s.len;
-                char *loc = dupn(c->scratch, loc_len);
-                if (loc == NULL) return -1;
-                r = simple(c, f, rep, 301, "Moved Permanently", loc, 0);
-                free(loc);
-                return r;
-            }
+            sb_put(&loc, "\r\n", 3);     /* with its NUL: simple() takes a C string */
+            if (loc.oom) return -1;
+            return simple(c, f, rep, 301, "Moved Permanently", c->body, 0);
         }
         return errno_reply(c, f, rep, err);
     }

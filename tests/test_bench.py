@@ -936,18 +936,25 @@ def test_launcher_and_idle_connections_against_reactor():
 
 # ---- smoke run ---------------------------------------------------------------------------
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-def test_smoke_run_reactor_static(tmp_path):
-    pytest.importorskip("reactor.http_server")
+def _smoke_run(tmp_path, scenario, server, connections):
+    """``python -m bench`` for 1 s, one round, ``server`` on the second CPU
+    (if any) and wrk on the first; ``(completed process, server_cpu,
+    client_cpu)`` once it exited 0."""
     cpus = sorted(os.sched_getaffinity(0))
     server_cpu, client_cpu = (cpus[1], cpus[0]) if len(cpus) > 1 else (cpus[0], cpus[0])
     out = subprocess.run(
-        [sys.executable, "-m", "bench", "--scenarios", "plaintext", "--servers",
-         "reactor-static", "--duration", "1", "--rounds", "1", "--warmup", "0",
-         "--connections", "16", "--server-cpus", str(server_cpu),
+        [sys.executable, "-m", "bench", "--scenarios", scenario, "--servers", server,
+         "--duration", "1", "--rounds", "1", "--warmup", "0",
+         "--connections", str(connections), "--server-cpus", str(server_cpu),
          "--client-cpus", str(client_cpu), "--no-chart", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+    return out, server_cpu, client_cpu
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_smoke_run_reactor_static(tmp_path):
+    pytest.importorskip("reactor.http_server")
+    out, server_cpu, client_cpu = _smoke_run(tmp_path, "plaintext", "reactor-static", 16)
     assert "| reactor-static |" in out.stdout
     [json_path] = tmp_path.glob("*.json")
     result = json.loads(json_path.read_text())
@@ -964,15 +971,7 @@ def test_smoke_run_reactor_static(tmp_path):
 def test_smoke_run_flask_json_on_reactor_wsgi(tmp_path):
     pytest.importorskip("reactor.wsgi")
     pytest.importorskip("flask")
-    cpus = sorted(os.sched_getaffinity(0))
-    server_cpu, client_cpu = (cpus[1], cpus[0]) if len(cpus) > 1 else (cpus[0], cpus[0])
-    out = subprocess.run(
-        [sys.executable, "-m", "bench", "--scenarios", "flask-json", "--servers",
-         "reactor-wsgi", "--duration", "1", "--rounds", "1", "--warmup", "0",
-         "--connections", "8", "--server-cpus", str(server_cpu),
-         "--client-cpus", str(client_cpu), "--no-chart", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
+    out, server_cpu, client_cpu = _smoke_run(tmp_path, "flask-json", "reactor-wsgi", 8)
     label = "reactor (%s, WSGI)" % _reactor_processes()
     assert "| reactor-wsgi | %s |" % label in out.stdout
     [json_path] = tmp_path.glob("*.json")
@@ -991,15 +990,7 @@ def test_smoke_run_flask_json_on_reactor_wsgi(tmp_path):
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_smoke_run_workers_on_reactor_inprocess(tmp_path):
     pytest.importorskip("reactor.wsgi")
-    cpus = sorted(os.sched_getaffinity(0))
-    server_cpu, client_cpu = (cpus[1], cpus[0]) if len(cpus) > 1 else (cpus[0], cpus[0])
-    out = subprocess.run(
-        [sys.executable, "-m", "bench", "--scenarios", "workers", "--servers",
-         "reactor-inprocess", "--duration", "1", "--rounds", "1", "--warmup", "0",
-         "--connections", "8", "--server-cpus", str(server_cpu),
-         "--client-cpus", str(client_cpu), "--no-chart", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
+    out, server_cpu, client_cpu = _smoke_run(tmp_path, "workers", "reactor-inprocess", 8)
     label = "reactor (1 process, no master, 1 sub-reactor, WSGI)"
     assert "| 1 | reactor-inprocess | %s | 1 |" % label in out.stdout
     [json_path] = tmp_path.glob("*.json")
@@ -1273,15 +1264,7 @@ def test_smoke_run_files_on_reactor_files(tmp_path):
     reason = spec.unavailable_reason()
     if reason:
         pytest.skip(reason)
-    cpus = sorted(os.sched_getaffinity(0))
-    server_cpu, client_cpu = (cpus[1], cpus[0]) if len(cpus) > 1 else (cpus[0], cpus[0])
-    out = subprocess.run(
-        [sys.executable, "-m", "bench", "--scenarios", "files-64k", "--servers",
-         "reactor-files", "--duration", "1", "--rounds", "1", "--warmup", "0",
-         "--connections", "8", "--server-cpus", str(server_cpu),
-         "--client-cpus", str(client_cpu), "--no-chart", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
+    out, server_cpu, client_cpu = _smoke_run(tmp_path, "files-64k", "reactor-files", 8)
     label = "reactor (%s, static files in C)" % _reactor_processes()
     assert "| reactor-files | %s |" % label in out.stdout
     [json_path] = tmp_path.glob("*.json")
