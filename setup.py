@@ -38,12 +38,44 @@ if STRIP:
 # C sources a module needs besides its own generated .c
 C_DEPS = {
     "reactor._http": ["csrc/http_parser.c", "csrc/static_files.c"],
+    "reactor._tcp_connection": ["csrc/tls.c"],
+    "reactor._tls": ["csrc/tls.c"],
     "reactor._http_config": ["csrc/static_files.c"],
     "reactor._http_request": ["csrc/http_parser.c"],
     "reactor._wsgi": ["csrc/http_parser.c"],
 }
 
 macros = [("REACTOR_DEBUG", "1" if DEBUG else "0")]
+
+
+def _have_openssl():
+    """TLS needs the OpenSSL headers and libraries (Debian: libssl-dev).  A
+    build without them still succeeds, with TLS disabled; REACTOR_NO_TLS=1
+    builds that way on purpose."""
+    if os.environ.get("REACTOR_NO_TLS", "") not in ("", "0"):
+        return False
+    import shutil
+    import subprocess
+    import tempfile
+    cc = os.environ.get("CC", "cc").split()[0]
+    if shutil.which(cc) is None:
+        return False
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "t.c")
+        with open(src, "w") as f:
+            f.write("#include <openssl/ssl.h>\n"
+                    "int main(void) { return SSL_CTX_new(TLS_server_method()) == 0; }\n")
+        r = subprocess.run([cc, src, "-o", os.path.join(d, "t"), "-lssl", "-lcrypto"],
+                           capture_output=True)
+    return r.returncode == 0
+
+
+HAVE_OPENSSL = _have_openssl()
+if not HAVE_OPENSSL:
+    print("setup.py: OpenSSL headers not found (Debian: apt-get install libssl-dev); "
+          "building reactor without TLS")
+# modules whose C calls OpenSSL
+TLS_MODULES = {"reactor._tcp_connection", "reactor._tls"}
 
 extensions = []
 for pyx in sorted(glob.glob("reactor/*.pyx")):
@@ -53,7 +85,9 @@ for pyx in sorted(glob.glob("reactor/*.pyx")):
             name,
             [pyx] + C_DEPS.get(name, []),
             include_dirs=["csrc", "reactor/includes"],
-            define_macros=macros,
+            define_macros=macros + ([("REACTOR_HAVE_OPENSSL", "1")]
+                                    if HAVE_OPENSSL and name in TLS_MODULES else []),
+            libraries=["ssl", "crypto"] if HAVE_OPENSSL and name in TLS_MODULES else [],
             extra_compile_args=compile_args,
             extra_link_args=link_args,
         )

@@ -1,5 +1,6 @@
 # The HTTP/1.1 connection: parsing, framing, keep-alive, pipelining, static routes.
 from libc.stdint cimport uint64_t
+from posix.types cimport off_t
 from reactor.includes.http_parser cimport rh_limits, rh_chunked, rh_request
 from reactor._buffer cimport Buffer
 from reactor._tcp_connection cimport TcpConnection
@@ -87,6 +88,8 @@ cdef class HttpConnection(TcpConnection):
     cdef uint64_t body_total         # body bytes received into the spool so far
     cdef object done_spool           # the spool of the request being answered, or None
     cdef tuple wsgi_peer             # WSGICore.peer_strings(peer_address), once needed
+    cdef dict tls_info               # _tls.session_info of this connection, once needed
+    cdef dict tls_env                # ... and its WSGI environ keys
     cdef int _spool_open(self) except -1
     cdef int _spool_write(self, const char *p, size_t n) except -2
     cdef int _spool_done(self, HttpRequest req) except -1
@@ -128,6 +131,8 @@ cdef class HttpConnection(TcpConnection):
     cdef int _append_file(self, rh_freply *rep, bint head_only, bint keep_alive,
                           bint http10) noexcept nogil
     cdef int _answer_file(self, const rh_request *req, rh_freply *rep, bint keep_alive) except -1
+    cdef int _sendfile(self, int in_fd, off_t *off, uint64_t *left, uint64_t *sent,
+                       int *err) noexcept nogil
     cdef int _send_file_step(self, int in_fd) except -3
     cdef int _pump_file(self) except -1
     cdef int _file_done(self) except -1

@@ -67,6 +67,7 @@ from reactor.includes.static_files cimport (
     rh_files_serve, rh_sendfile_all)
 
 from reactor.includes.config cimport REACTOR_DEBUG
+from reactor._tls cimport TlsContext, session_info, wsgi_environ
 
 log = logging.getLogger("reactor.http")
 
@@ -533,6 +534,11 @@ cdef class HttpConnection(TcpConnection):
         self.sf_fd = -1
         self.spool_fd = -1
         self.deadline = monotonic() + config.header_timeout
+        if config.tls is not None:
+            # the client has handshake_timeout for its handshake, then
+            # header_timeout for its first head (see _tls_established)
+            self.start_tls((<TlsContext>config.tls).ctx)
+            self.deadline = monotonic() + (<TlsContext>config.tls).handshake_timeout
         self.high_water_mark = config.output_high_water * 64
         if config.log_on:
             peer = _peer_host(peer_address).encode("utf-8", "replace")[:LOG_PEER - 1]
@@ -543,6 +549,27 @@ cdef class HttpConnection(TcpConnection):
 
     def __dealloc__(self):
         self._release_file()        # normally done at close; never leave an fd behind
+
+    cdef void _tls_established(self) noexcept nogil:
+        if self.hstate == H_HEAD and self.requests == 0:
+            self.deadline = monotonic() + self.cfg.header_timeout
+
+    cdef int _sendfile(self, int in_fd, off_t *off, uint64_t *left, uint64_t *sent,
+                       int *err) noexcept nogil:
+        """rh_sendfile_all to this connection: the kernel copies file pages
+        to a plaintext socket; over TLS the file is read and sent as records."""
+        if self.tls != NULL:
+            return self.io_tls_sendfile(in_fd, off, left, sent, err)
+        return rh_sendfile_all(self.fd, in_fd, off, left, sent, err)
+
+    @property
+    def tls(self):
+        """The TLS session (``request.tls``), or None for plaintext."""
+        if self.tls == NULL:
+            return None
+        if self.tls_info is None:
+            self.tls_info = session_info(self.tls)
+        return self.tls_info
 
     @property
     def http_state(self):
@@ -655,14 +682,14 @@ cdef class HttpConnection(TcpConnection):
                 return FAST_SLOW
             off = self.sf_offset
             left = <uint64_t>self.sf_left
-            rc = rh_sendfile_all(self.fd, self.sf_entry.fd, &off, &left, &sent, &err)
+            rc = self._sendfile(self.sf_entry.fd, &off, &left, &sent, &err)
             self.sf_offset = off
             self.sf_left = <long long>left
             return FAST_DONE if rc == 0 else FAST_SLOW
         if revents != 1 or self._conn_state != S_CONNECTED or self.hstate != H_HEAD \
                 or self.paused or self.in_process or (self._events & 2) or self.output_buffer.readable():
             return FAST_SLOW
-        n = self.input_buffer.read_fd_nogil(self.fd, &err)
+        n = self.io_read(&err)
         if n == 0 or (n < 0 and err != EAGAIN):
             return FAST_SLOW
         if n < 0:
@@ -714,12 +741,12 @@ cdef class HttpConnection(TcpConnection):
             self.lstate.static_requests += served
             self._idle_flag = True
             self.deadline = monotonic() + self.cfg.keep_alive_timeout
-            self.output_buffer.write_fd_nogil(self.fd, &err)
+            self.io_write(&err)
             if self.sf_entry != NULL:
                 if self.output_buffer.readable() == 0:
                     off = self.sf_offset
                     left = <uint64_t>self.sf_left
-                    rc = rh_sendfile_all(self.fd, self.sf_entry.fd, &off, &left, &sent, &err)
+                    rc = self._sendfile(self.sf_entry.fd, &off, &left, &sent, &err)
                     self.sf_offset = off
                     self.sf_left = <long long>left
                     if rc == 1:
@@ -926,12 +953,20 @@ cdef class HttpConnection(TcpConnection):
                                               and not frep.close)
                             continue
                     request = make_request(inp.peek_ptr(), rc, &req, self.peer_address)
+                    if self.tls != NULL:
+                        if self.tls_info is None:
+                            self.tls_info = session_info(self.tls)
+                        (<HttpRequest>request).tls = self.tls_info
                     if cfg.wsgi is not None:
                         # the environ straight from this parse (the head is still in inp)
                         if self.wsgi_peer is None:
                             self.wsgi_peer = WSGICore.peer_strings(self.peer_address)
                         (<HttpRequest>request).environ = (<WSGICore>cfg.wsgi).environ_c(
                             &req, <HttpRequest>request, self.wsgi_peer)
+                        if self.tls != NULL:
+                            if self.tls_env is None:
+                                self.tls_env = wsgi_environ(self.tls_info)
+                            (<dict>(<HttpRequest>request).environ).update(self.tls_env)
                     inp.retrieve_nogil(rc)
                     if req.body_kind == RH_BODY_NONE:
                         self._dispatch(request)
@@ -1171,7 +1206,7 @@ cdef class HttpConnection(TcpConnection):
         left = <uint64_t>self.sf_left
         with nogil:
             # the kernel copies file pages to this connection's socket
-            r = rh_sendfile_all(self.fd, in_fd, &off, &left, &sent, &err)
+            r = self._sendfile(in_fd, &off, &left, &sent, &err)
         self.sf_offset = off
         self.sf_left = <long long>left
         self.body_sent += sent
@@ -1840,7 +1875,7 @@ cdef class HttpConnection(TcpConnection):
         if out.readable() and not self._writing():
             with nogil:
                 # writes this connection's output buffer; the loop thread owns both
-                n = out.write_fd_nogil(self.fd, &err)
+                n = self.io_write(&err)
             if n < 0 and err != 11:     # EAGAIN
                 self._handle_close()
                 return 0
@@ -1862,7 +1897,7 @@ cdef class HttpConnection(TcpConnection):
         if self._conn_state == S_DISCONNECTED or self.lingering:
             return 0
         self.lingering = True
-        c_shutdown(self.fd, SHUT_WR)
+        self.io_shutdown()
         self.input_buffer.retrieve_nogil(self.input_buffer.readable())
         self.deadline = monotonic() + LINGER_TIME
         if not self._events & 1:
@@ -1891,7 +1926,7 @@ cdef class HttpConnection(TcpConnection):
             return False
         with nogil:
             # reads into this connection's input buffer; the loop thread owns both
-            n = self.input_buffer.read_fd_nogil(self.fd, &err)
+            n = self.io_read(&err)
         if n > 0:
             self._on_message()
             return True

@@ -43,6 +43,7 @@ cdef class HttpConfig:
     cdef char log_hdr[LOG_HDRS][LOG_HDR_NAME]   # their lowercase names
     cdef public bint stopping           # graceful stop: answer with Connection: close
     cdef public object server_header    # bytes
+    cdef public object tls              # a _tls.TlsContext, or None: plaintext
     cdef rh_files *files                # the mounts of route_files (NULL: none); fixed once serving
     cdef public bint files_frozen       # serving: no more mounts
     cdef public size_t files_cache_entries  # files each loop keeps open (see HttpServer)

@@ -38,6 +38,10 @@ cdef class HttpRequest:
     """The WSGI environ built for this request by a WSGI server (else None)."""
     cdef public object context
     """A free slot for the application (None until set; not used by reactor)."""
+    cdef public object tls
+    """The connection's TLS session: a dict (version, cipher, alpn,
+    session_reused, peer_cert, peer_cert_pem, peer_subject, peer_issuer,
+    verify), or None over plaintext."""
     cdef readonly double start_time
     """When the head was parsed, in ``time.monotonic()`` seconds (the loop's clock)."""
     cdef bytes _head

@@ -2,6 +2,9 @@
 from reactor._buffer cimport Buffer
 from reactor._channel cimport Channel
 from reactor._event_loop cimport EventLoop
+from reactor.includes.tls cimport rh_tls, rh_tls_ctx
+from libc.stdint cimport uint64_t
+from posix.types cimport off_t
 
 cdef enum:
     S_CONNECTING = 0
@@ -37,5 +40,16 @@ cdef class TcpConnection(Channel):
     cdef int _send_in_loop(self, const char *p, size_t n) except -1
     cdef int _shutdown_in_loop(self) except -1
     cdef int _set_reading(self, bint on) except -1
+    # TLS (csrc/tls.c): the session, or NULL for plaintext.  Every read,
+    # write and half-close of the socket goes through io_*, which speak TLS
+    # when there is a session; io_read also drives the handshake.
+    cdef rh_tls *tls
+    cdef int start_tls(self, rh_tls_ctx *ctx) except -1
+    cdef ssize_t io_read(self, int *err) noexcept nogil    # into input_buffer: >0, 0 EOF, -1
+    cdef ssize_t io_write(self, int *err) noexcept nogil   # from output_buffer, once
+    cdef int io_tls_sendfile(self, int in_fd, off_t *off, uint64_t *left, uint64_t *sent,
+                             int *err) noexcept nogil
+    cdef void io_shutdown(self) noexcept nogil             # close_notify, then SHUT_WR
+    cdef void _tls_established(self) noexcept nogil        # hook: the handshake completed
     cdef inline bint _writing(self):
         return self._events & 2 != 0

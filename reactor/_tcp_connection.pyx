@@ -27,6 +27,18 @@ from reactor._channel cimport Channel, EV_READ, EV_WRITE, FAST_SLOW, FAST_DONE, 
 from reactor._event_loop cimport EventLoop
 
 from reactor.includes.config cimport REACTOR_DEBUG
+from reactor.includes.tls cimport (
+    rh_tls_new, rh_tls_free, rh_tls_read, rh_tls_write, rh_tls_sendfile, rh_tls_pending,
+    rh_tls_wants_write, rh_tls_take_established, rh_tls_close_notify)
+
+cdef extern from "<errno.h>":
+    enum:
+        ENOBUFS
+        ENOMEM
+        EINPROGRESS
+
+# TLS plaintext lands in the input buffer this many bytes at a time (a record's worth)
+cdef size_t TLS_READ_ROOM = 16 * 1024 + 64
 
 log = logging.getLogger("reactor.tcp")
 
@@ -140,6 +152,78 @@ cdef class TcpConnection(Channel):
         if self._fd_open:
             c_close(self.fd)
             self._fd_open = False
+        rh_tls_free(self.tls)
+        self.tls = NULL
+
+    # ---- socket I/O, plaintext or TLS ------------------------------------------------
+
+    cdef int start_tls(self, rh_tls_ctx *ctx) except -1:
+        """Serve this connection over TLS (server side), from its first byte."""
+        if self.tls != NULL:
+            raise RuntimeError("TLS already started on %r" % self)
+        self.tls = rh_tls_new(ctx, self.fd)
+        if self.tls == NULL:
+            raise MemoryError("no memory for a TLS session")
+        return 0
+
+    cdef ssize_t io_read(self, int *err) noexcept nogil:
+        """Read what the socket has into the input buffer: bytes read, 0 at
+        EOF, -1 with *err (EAGAIN: nothing yet; EINPROGRESS: TLS must write
+        before it can read on, so wait for writability).  Over TLS this
+        drains every record OpenSSL already holds: the socket may be quiet
+        while plaintext waits there, and epoll would never say so."""
+        cdef ssize_t n, total = 0
+        if self.tls == NULL:
+            return self.input_buffer.read_fd_nogil(self.fd, err)
+        while True:
+            if self.input_buffer._exports == 0:
+                if self.input_buffer.ensure_writable(TLS_READ_ROOM) != 0:
+                    err[0] = ENOMEM
+                    return total if total else -1
+            elif self.input_buffer.writable() == 0:
+                err[0] = ENOBUFS
+                return total if total else -1
+            n = rh_tls_read(self.tls, self.input_buffer.begin_write(), self.input_buffer.writable(), err)
+            if rh_tls_take_established(self.tls):
+                self._tls_established()
+            if n <= 0:
+                if n < 0 and err[0] == EAGAIN and rh_tls_wants_write(self.tls):
+                    err[0] = EINPROGRESS
+                if total:
+                    return total        # the EOF or the error again on the next read
+                return n
+            self.input_buffer.has_written(<size_t>n)
+            total += n
+            if not rh_tls_pending(self.tls):
+                return total
+
+    cdef ssize_t io_write(self, int *err) noexcept nogil:
+        """Write readable bytes of the output buffer (as TLS records over
+        TLS) and retrieve what went out: bytes written or -1 with *err."""
+        cdef ssize_t n
+        if self.tls == NULL:
+            return self.output_buffer.write_fd_nogil(self.fd, err)
+        if self.output_buffer.readable() == 0:
+            return 0
+        n = rh_tls_write(self.tls, self.output_buffer.peek_ptr(), self.output_buffer.readable(), err)
+        if n > 0:
+            self.output_buffer.retrieve_nogil(<size_t>n)
+        return n
+
+    cdef int io_tls_sendfile(self, int in_fd, off_t *off, uint64_t *left, uint64_t *sent,
+                             int *err) noexcept nogil:
+        """rh_sendfile_all over TLS: read the file, write records."""
+        return rh_tls_sendfile(self.tls, in_fd, off, left, sent, err)
+
+    cdef void io_shutdown(self) noexcept nogil:
+        if not self._fd_open:
+            return
+        if self.tls != NULL:
+            rh_tls_close_notify(self.tls)
+        c_shutdown(self.fd, SHUT_WR)
+
+    cdef void _tls_established(self) noexcept nogil:
+        pass
 
     # ---- state -------------------------------------------------------------
 
@@ -203,7 +287,7 @@ cdef class TcpConnection(Channel):
         cdef ssize_t n
         if revents != EV_READ or self._conn_state != S_CONNECTED:
             return FAST_SLOW
-        n = self.input_buffer.read_fd_nogil(self.fd, &err)
+        n = self.io_read(&err)
         if n > 0:
             return FAST_PROCESS
         if n < 0 and err == EAGAIN:
@@ -225,11 +309,17 @@ cdef class TcpConnection(Channel):
             return 0
         with nogil:
             # reads into this connection's input buffer; the loop thread owns both
-            n = self.input_buffer.read_fd_nogil(self.fd, &err)
+            n = self.io_read(&err)
         if n > 0:
             self._on_message()
         elif n == 0:
             self._on_peer_closed()
+        elif err == EINPROGRESS:
+            # TLS has to write (a handshake message, a key update) before it
+            # reads on: wait for writability, _handle_write reads again
+            if not self._writing():
+                self._events |= EV_WRITE
+                self._eloop.update_channel_c(self)
         elif err != EAGAIN:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("read error on %r: %s", self, os.strerror(err))
@@ -262,16 +352,21 @@ cdef class TcpConnection(Channel):
         cdef ssize_t n
         if not self._writing():
             return 0
+        if self.tls != NULL and rh_tls_wants_write(self.tls):
+            self._handle_read()         # TLS waited to write before reading on
+            if self._conn_state == S_DISCONNECTED:
+                return 0
         with nogil:
             # writes from this connection's output buffer; the loop thread owns both
-            n = self.output_buffer.write_fd_nogil(self.fd, &err)
+            n = self.io_write(&err)
         if n < 0:
             if err != EAGAIN:
                 self._handle_close()
             return 0
         if self.output_buffer.readable() == 0:
-            self._events &= ~EV_WRITE
-            self._eloop.update_channel_c(self)
+            if self.tls == NULL or not rh_tls_wants_write(self.tls):
+                self._events &= ~EV_WRITE
+                self._eloop.update_channel_c(self)
             if self._close_after_drain:
                 self._handle_close()
                 return 0
@@ -297,7 +392,11 @@ cdef class TcpConnection(Channel):
         finally:
             if self._fd_open:
                 self._fd_open = False
+                if self.tls != NULL:
+                    rh_tls_close_notify(self.tls)   # once, if it can go out now
                 c_close(self.fd)
+            rh_tls_free(self.tls)
+            self.tls = NULL
             cb = self.remove_callback
             self.remove_callback = None
             if cb is not None:
@@ -315,12 +414,16 @@ cdef class TcpConnection(Channel):
         if not self._writing() and self.output_buffer.readable() == 0:
             with nogil:
                 # writes the caller's bytes straight to this connection's socket
-                while True:
-                    nw = c_send(self.fd, p, n, MSG_NOSIGNAL)
-                    if nw >= 0 or errno != EINTR:
-                        break
-                if nw < 0:
-                    err = errno
+                if self.tls != NULL:
+                    # the rest is queued: a record OpenSSL began is retried from it
+                    nw = rh_tls_write(self.tls, p, n, &err)
+                else:
+                    while True:
+                        nw = c_send(self.fd, p, n, MSG_NOSIGNAL)
+                        if nw >= 0 or errno != EINTR:
+                            break
+                    if nw < 0:
+                        err = errno
             if nw >= 0:
                 remaining = n - nw
                 if remaining == 0:
@@ -385,7 +488,7 @@ cdef class TcpConnection(Channel):
 
     cdef int _shutdown_in_loop(self) except -1:
         if not self._writing() and self._fd_open:
-            c_shutdown(self.fd, SHUT_WR)
+            self.io_shutdown()
         return 0
 
     def shutdown(self):

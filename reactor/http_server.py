@@ -31,6 +31,7 @@ import threading
 from reactor._http import AccessFlusher, HttpConnection, LoopState
 from reactor._http_config import HttpConfig
 from reactor._http_request import HttpRequest, Headers
+from reactor._tls import TlsContext
 from reactor.http_response import HttpResponse
 from reactor.signal_wakeup import SignalWakeup
 from reactor.tcp_server import TcpServer
@@ -66,6 +67,15 @@ class HttpServer:
     default, ``$TMPDIR``) as they arrive, so an upload costs bounded memory:
     the handler gets ``request.body_file`` (``request.body`` reads it whole).
 
+    TLS: ``certfile`` (PEM chain) and ``keyfile`` (default: in certfile,
+    decrypted with ``keyfile_password``) serve HTTPS; ``ca_certs`` with
+    ``cert_reqs`` ("none", "optional", "required") asks for client
+    certificates; ``ciphers`` (TLS 1.2's OpenSSL cipher list);
+    ``tls_handshake_timeout`` (10 s); ``tls_max_handshakes`` (1024 in flight,
+    then new connections are closed); ``tls_ticket_key`` (80 bytes shared by
+    worker processes so sessions resume on any of them).  Handshakes and
+    records run in C on the sub-reactors, without the GIL (see reactor._tls).
+
     ``sockets``: serve these already-bound listening sockets (TCP or unix,
     one acceptor each) instead of binding ``host``/``port``; the server
     closes its copies when it stops.
@@ -81,7 +91,9 @@ class HttpServer:
                  access_log_format=None, access_ring_size=1024,
                  server_header="reactor", reuse_port=False, backlog=1024,
                  graceful_timeout=10.0, name="reactor-http", sockets=None, spool_dir=None,
-                 **limits):
+                 certfile=None, keyfile=None, keyfile_password=None, ca_certs=None,
+                 cert_reqs="none", ciphers=None, tls_handshake_timeout=10.0,
+                 tls_max_handshakes=1024, tls_ticket_key=None, **limits):
         unknown = set(limits) - set(LIMIT_NAMES)
         if unknown:
             raise TypeError("unknown HttpServer option(s): %s" % ", ".join(sorted(unknown)))
@@ -98,6 +110,14 @@ class HttpServer:
                                  server_header=server_header.encode("latin-1")
                                  if server_header else b"", spool_dir=spool_dir, **limits)
         self.max_connections = max_connections
+        self.tls = None
+        if certfile is not None:
+            self.tls = TlsContext(certfile, keyfile, keyfile_password, ca_certs, cert_reqs,
+                                  ciphers, tls_ticket_key, tls_max_handshakes,
+                                  tls_handshake_timeout)
+        elif keyfile is not None or ca_certs is not None:
+            raise ValueError("keyfile and ca_certs need a certfile (TLS is off without one)")
+        self.config.tls = self.tls
         if not isinstance(graceful_timeout, (int, float)) or not graceful_timeout >= 0:
             raise ValueError("graceful_timeout must be a number of seconds >= 0, got %r"
                              % (graceful_timeout,))
@@ -195,6 +215,12 @@ class HttpServer:
     def _new_connection(self, fd, peer):
         if self.max_connections is not None and len(self.tcp.connections) >= self.max_connections:
             os.close(fd)        # over the limit: shed at once, like nginx's worker_connections
+            return
+        tls = self.tls
+        if tls is not None and tls.handshakes_in_flight >= tls.max_handshakes:
+            # a handshake flood (or a crowd of stalled ones): shed new arrivals
+            # until some finish or time out, rather than spend the CPU on them
+            os.close(fd)
             return
         self._accept_connection(fd, peer)
 

@@ -533,7 +533,8 @@ class WSGIServer:
         multithread = handler_threads > 1 or (handler_threads == 0 and loops > 1)
         self.adapter = WSGIAdapter(app, server_name, server_port, root_path, forwarded_allow_ips,
                                    multithread=multithread, track_active=handler_threads > 0,
-                                   multiprocess=multiprocess)
+                                   multiprocess=multiprocess,
+                                   url_scheme="https" if self.http.tls is not None else "http")
         # the access log reads REMOTE_ADDR (a trusted proxy's client) and {name}e
         self.adapter.keep_environ = self.http.config.access_log
         self.handler_threads = handler_threads
