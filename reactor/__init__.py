@@ -41,6 +41,7 @@ from reactor.http_response import HttpResponse
 from reactor.http_server import HttpServer
 from reactor._http_request import HttpRequest, Headers, HttpParseError
 from reactor.config import Config
+from reactor._tls import TlsContext, tls_available, tls_library
 from reactor.supervisor import run
 
 __version__ = "0.1.0"
@@ -51,5 +52,5 @@ __all__ = [
     "EventLoop", "TimerHandle", "EventLoopThread", "ThreadPool",
     "Acceptor", "TcpConnection", "TcpServer",
     "HttpServer", "HttpRequest", "HttpResponse", "Headers", "HttpParseError",
-    "Config", "run",
+    "Config", "run", "TlsContext", "tls_available", "tls_library",
 ]

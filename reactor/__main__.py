@@ -151,7 +151,8 @@ _APP_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?")
 
 def _banner(cfg):
     def announce(sup):
-        urls = ", ".join(lst.url() for lst in sup.listeners)
+        scheme = "https" if cfg.certfile is not None else "http"
+        urls = ", ".join(lst.url(scheme) for lst in sup.listeners)
         mounts = ", ".join("%s from %s" % (p or "/", d) for p, d in cfg.mounts())
         if cfg.app is not None:
             what = str(cfg.app) + (" and files at " + mounts if mounts else "")

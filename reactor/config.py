@@ -171,6 +171,41 @@ class Config:
         "--static-cache-control", kind="optstr", metavar="VALUE",
         help="--static: send 'Cache-Control: VALUE' with files (default: none), e.g. "
              "'public, max-age=3600'"))
+    # ---- TLS
+    certfile: Optional[str] = field(default=None, metadata=_opt(
+        "--certfile", kind="optstr", metavar="FILE",
+        help="serve HTTPS: the PEM certificate chain, leaf first (handshakes and records "
+             "run in C on the sub-reactors); reloaded from the same path on SIGHUP"))
+    keyfile: Optional[str] = field(default=None, metadata=_opt(
+        "--keyfile", kind="optstr", metavar="FILE",
+        help="the PEM private key of --certfile (default: in --certfile)"))
+    keyfile_password: Optional[str] = field(default=None, metadata=_opt(
+        "--keyfile-password", kind="optstr", metavar="PASSWORD",
+        help="password of an encrypted --keyfile (env REACTOR_KEYFILE_PASSWORD keeps it "
+             "out of the process list)"))
+    ca_certs: Optional[str] = field(default=None, metadata=_opt(
+        "--ca-certs", kind="optstr", metavar="FILE",
+        help="PEM CA certificates that sign client certificates (with --cert-reqs)"))
+    cert_reqs: str = field(default="none", metadata=_opt(
+        "--cert-reqs", kind="str", choices=["none", "optional", "required"],
+        help="ask clients for a certificate signed by --ca-certs: none (default), "
+             "optional (an invalid one is refused) or required"))
+    ciphers: Optional[str] = field(default=None, metadata=_opt(
+        "--ciphers", kind="optstr", metavar="LIST",
+        help="OpenSSL cipher list for TLS 1.2 (default: OpenSSL's; TLS 1.2 is the "
+             "minimum, TLS 1.3 keeps its own suites)"))
+    tls_handshake_timeout: float = field(default=10.0, metadata=_opt(
+        "--tls-handshake-timeout", kind="float", metavar="S",
+        help="close a client that has not completed its TLS handshake in S seconds "
+             "(default 10)"))
+    tls_max_handshakes: int = field(default=1024, metadata=_opt(
+        "--tls-max-handshakes", kind="int", metavar="N",
+        help="TLS handshakes in flight per worker beyond which new connections are "
+             "closed at once (default 1024)"))
+    tls_ticket_key: Optional[bytes] = field(default=None, metadata=_opt(
+        kind="bytes", cli=False,
+        help="session-ticket key shared by the workers (80 bytes; default: made by the "
+             "master at start, so a session resumes on any worker)"))
     # ---- logging
     access_log: Optional[str] = field(default=None, metadata=_opt(
         "--access-log", kind="access_log", metavar="FILE",
@@ -329,6 +364,15 @@ class Config:
                 validate_header("Cache-Control", self.static_cache_control)
             except ValueError as exc:
                 raise ValueError("--static-cache-control: %s" % exc) from None
+        need(self.certfile is not None or (self.keyfile is None and self.ca_certs is None
+                                            and self.cert_reqs == "none"),
+             "--keyfile, --ca-certs and --cert-reqs need --certfile (TLS is off without it)")
+        if self.certfile is not None:
+            # the files are read and checked here, before anything listens
+            try:
+                self.tls_context()
+            except (ValueError, RuntimeError, TypeError) as exc:
+                raise ValueError("TLS: %s" % exc) from None
         # the HTTP limits are checked by the class that enforces them
         from reactor._http_config import HttpConfig
         HttpConfig(None, **{k: getattr(self, k) for k in HTTP_LIMITS})
@@ -358,7 +402,26 @@ class Config:
                     max_connections=self.max_connections, spool_dir=self.spool_dir,
                     graceful_timeout=self.graceful_timeout, backlog=self.backlog,
                     access_log_format=self.access_log_format,
-                    access_ring_size=self.access_log_buffer)
+                    access_ring_size=self.access_log_buffer, **self.tls_options())
+
+    def tls_options(self):
+        """Keywords for ``HttpServer``'s TLS (empty without --certfile)."""
+        if self.certfile is None:
+            return {}
+        return dict(certfile=self.certfile, keyfile=self.keyfile,
+                    keyfile_password=self.keyfile_password, ca_certs=self.ca_certs,
+                    cert_reqs=self.cert_reqs, ciphers=self.ciphers,
+                    tls_handshake_timeout=self.tls_handshake_timeout,
+                    tls_max_handshakes=self.tls_max_handshakes,
+                    tls_ticket_key=self.tls_ticket_key)
+
+    def tls_context(self):
+        """A TlsContext from the TLS options (reads the files; ValueError)."""
+        from reactor._tls import TlsContext
+        o = self.tls_options()
+        return TlsContext(o["certfile"], o["keyfile"], o["keyfile_password"], o["ca_certs"],
+                          o["cert_reqs"], o["ciphers"], o["tls_ticket_key"],
+                          o["tls_max_handshakes"], o["tls_handshake_timeout"])
 
     def mounts(self):
         """``[(prefix, directory)]`` of the --static options."""
@@ -419,6 +482,12 @@ def _convert(f, value, where, from_text=False):
                 except ValueError:
                     pass
             raise ValueError("expected an octal mode such as 007 or 0o022")
+        if kind == "bytes":
+            if value is None or isinstance(value, bytes):
+                return value
+            if isinstance(value, str):      # from the environment or a file: hex
+                return bytes.fromhex(value)
+            raise ValueError("expected bytes (or hex text)")
         if kind in ("str", "optstr", "access_log"):
             if not isinstance(value, str):
                 raise ValueError("expected a string")

@@ -103,12 +103,12 @@ class Listener:
     def family(self):
         return self.sock.family
 
-    def url(self):
+    def url(self, scheme="http"):
         """For the start-up line: ``http://HOST:PORT`` or ``unix:PATH``."""
         host, port = sock_address(self.sock)
         if self.sock.family == socket.AF_UNIX:
             return "unix:%s" % host
-        return "http://%s" % format_tcp(host, port)
+        return "%s://%s" % (scheme, format_tcp(host, port))
 
     def worker_socket(self, backlog):
         """The socket a worker serves: the inherited one, or for ``per_worker``

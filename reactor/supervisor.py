@@ -127,6 +127,11 @@ class Supervisor:
             raise RuntimeError("the supervisor must run in the main thread: it handles "
                                "signals and forks workers")
         cfg = self.config
+        if cfg.certfile is not None and cfg.tls_ticket_key is None:
+            # one session-ticket key for every worker, and for every generation
+            # after a reload: a client resumes its session on whichever it reaches
+            from reactor._tls import new_ticket_key
+            cfg.tls_ticket_key = new_ticket_key()
         self.listeners = open_listeners(cfg.binds(), reuse_port=cfg.reuse_port,
                                         backlog=cfg.backlog, umask=cfg.umask)
         try:
@@ -427,7 +432,15 @@ class Supervisor:
 
     def reload(self):
         """Start a new generation of workers; the old ones drain as the new
-        ones become ready."""
+        ones become ready.  The new workers read --certfile/--keyfile again
+        (a renewed certificate); if those files cannot be used now, the
+        reload is refused and the running workers keep serving."""
+        if self.config.certfile is not None:
+            try:
+                self.config.tls_context()
+            except (ValueError, RuntimeError) as exc:
+                log.error("reload refused, the workers keep their certificate: %s", exc)
+                return
         self.gen += 1
         self._failures = 0
         self._spawn_after = 0.0
