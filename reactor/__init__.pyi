@@ -12,6 +12,7 @@ from reactor._event_loop import EventLoop as EventLoop, TimerHandle as TimerHand
 from reactor._http_request import Headers as Headers, HttpParseError as HttpParseError, HttpRequest as HttpRequest
 from reactor._sync import Cond as Cond, Mutex as Mutex
 from reactor._tcp_connection import TcpConnection as TcpConnection
+from reactor._tls import TlsContext as TlsContext, tls_available as tls_available, tls_library as tls_library
 from reactor.acceptor import Acceptor as Acceptor
 from reactor.config import Config as Config
 from reactor.event_loop_thread import EventLoopThread as EventLoopThread
@@ -29,5 +30,5 @@ __all__ = [
     "EventLoop", "TimerHandle", "EventLoopThread", "ThreadPool",
     "Acceptor", "TcpConnection", "TcpServer",
     "HttpServer", "HttpRequest", "HttpResponse", "Headers", "HttpParseError",
-    "Config", "run",
+    "Config", "run", "TlsContext", "tls_available", "tls_library",
 ]

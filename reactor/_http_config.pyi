@@ -10,6 +10,7 @@ from typing_extensions import disjoint_base
 from reactor._event_loop import EventLoop
 from reactor._http_request import HttpRequest
 from reactor._http_response import REASONS as REASONS, _HeaderList
+from reactor._tls import TlsContext
 from reactor.access_log import AccessLog
 
 def http_date() -> str: ...
@@ -36,6 +37,7 @@ class HttpConfig:
     route_headers: dict[str, list[tuple[str, str]]]
     stopping: bool
     server_header: bytes
+    tls: TlsContext | None
     files_frozen: bool
     files_cache_entries: int
     mounts: list[tuple[str, str]]

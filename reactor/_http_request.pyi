@@ -70,6 +70,7 @@ class HttpRequest:
     body_file: IO[bytes] | None
     environ: dict[str, Any] | None
     context: Any
+    tls: dict[str, Any] | None
     connection: HttpConnection | None
 
 class HttpParseError(ValueError):

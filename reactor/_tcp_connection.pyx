@@ -29,7 +29,7 @@ from reactor._event_loop cimport EventLoop
 from reactor.includes.config cimport REACTOR_DEBUG
 from reactor.includes.tls cimport (
     rh_tls_new, rh_tls_free, rh_tls_read, rh_tls_write, rh_tls_sendfile, rh_tls_pending,
-    rh_tls_wants_write, rh_tls_take_established, rh_tls_close_notify)
+    rh_tls_wants_write, rh_tls_take_established, rh_tls_close_notify, rh_tls_error)
 
 cdef extern from "<errno.h>":
     enum:
@@ -322,7 +322,9 @@ cdef class TcpConnection(Channel):
                 self._eloop.update_channel_c(self)
         elif err != EAGAIN:
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("read error on %r: %s", self, os.strerror(err))
+                log.debug("read error on %r: %s", self,
+                          rh_tls_error(self.tls).decode("utf-8", "replace")
+                          if self.tls != NULL and rh_tls_error(self.tls)[0] else os.strerror(err))
             self._handle_close()
         return 0
 

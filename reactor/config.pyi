@@ -5,12 +5,27 @@ from typing import Final
 from _typeshed.wsgi import WSGIApplication
 from typing_extensions import Self, TypedDict
 
+from reactor._tls import TlsContext
+
 ENV_PREFIX: Final = "REACTOR_"
 
 # the HttpServer limits a Config carries (field names)
 HTTP_LIMITS: Final[tuple[str, ...]]
 
-class _HttpOptions(TypedDict):
+class _TlsOptions(TypedDict, total=False):
+    """``Config.tls_options()``: HttpServer's TLS keywords (none without certfile)."""
+
+    certfile: str
+    keyfile: str | None
+    keyfile_password: str | None
+    ca_certs: str | None
+    cert_reqs: str
+    ciphers: str | None
+    tls_handshake_timeout: float
+    tls_max_handshakes: int
+    tls_ticket_key: bytes | None
+
+class _HttpOptions(_TlsOptions):
     """``Config.http_options()``: keywords for ``HttpServer``."""
 
     threads: int
@@ -84,6 +99,15 @@ class _ConfigOptions(TypedDict, total=False):
     follow_symlinks: bool
     show_dotfiles: bool
     static_cache_control: str | None
+    certfile: str | None
+    keyfile: str | None
+    keyfile_password: str | None
+    ca_certs: str | None
+    cert_reqs: str
+    ciphers: str | None
+    tls_handshake_timeout: float
+    tls_max_handshakes: int
+    tls_ticket_key: bytes | str | None
     access_log: str | None
     access_log_format: str | None
     access_log_buffer: int
@@ -133,6 +157,15 @@ class Config:
     follow_symlinks: bool = False
     show_dotfiles: bool = False
     static_cache_control: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    keyfile_password: str | None = None
+    ca_certs: str | None = None
+    cert_reqs: str = "none"
+    ciphers: str | None = None
+    tls_handshake_timeout: float = 10.0
+    tls_max_handshakes: int = 1024
+    tls_ticket_key: bytes | None = None
     access_log: str | None = None
     access_log_format: str | None = None
     access_log_buffer: int = 1024
@@ -152,6 +185,8 @@ class Config:
     def sub_reactors(self) -> int: ...
     def binds(self) -> list[str]: ...
     def http_options(self) -> _HttpOptions: ...
+    def tls_options(self) -> _TlsOptions: ...
+    def tls_context(self) -> TlsContext: ...
     def mounts(self) -> list[tuple[str, str]]: ...
     def files_options(self) -> _FilesOptions: ...
     def wsgi_options(self) -> _WSGIExtraOptions: ...

@@ -10,6 +10,7 @@ from reactor._http import LoopState, _LoopStats
 from reactor._http_config import HttpConfig
 from reactor._http_request import HttpRequest
 from reactor._http_response import _HeaderList
+from reactor._tls import TlsContext
 from reactor.tcp_server import TcpServer
 
 log: logging.Logger
@@ -51,6 +52,15 @@ class _ServerOptions(_Limits, total=False):
     name: str
     sockets: Iterable[socket.socket] | None
     spool_dir: str | None
+    certfile: str | os.PathLike[str] | None
+    keyfile: str | os.PathLike[str] | None
+    keyfile_password: str | bytes | None
+    ca_certs: str | os.PathLike[str] | None
+    cert_reqs: str
+    ciphers: str | None
+    tls_handshake_timeout: float
+    tls_max_handshakes: int
+    tls_ticket_key: bytes | None
 
 class HttpServer:
     """An HTTP/1.1 server: ``HttpServer(handler, host, port, threads, dispatcher, **limits)``.
@@ -58,6 +68,7 @@ class HttpServer:
 
     config: HttpConfig
     max_connections: int | None
+    tls: TlsContext | None
     graceful_timeout: float
     loop_states: dict[EventLoop, LoopState]
     tcp: TcpServer
@@ -80,6 +91,15 @@ class HttpServer:
         name: str = "reactor-http",
         sockets: Iterable[socket.socket] | None = None,
         spool_dir: str | None = None,
+        certfile: str | os.PathLike[str] | None = None,
+        keyfile: str | os.PathLike[str] | None = None,
+        keyfile_password: str | bytes | None = None,
+        ca_certs: str | os.PathLike[str] | None = None,
+        cert_reqs: str = "none",
+        ciphers: str | None = None,
+        tls_handshake_timeout: float = 10.0,
+        tls_max_handshakes: int = 1024,
+        tls_ticket_key: bytes | None = None,
         **limits: Unpack[_Limits],
     ) -> None: ...
     def handle(self, request: HttpRequest) -> object: ...
