@@ -16,7 +16,11 @@ files-64k and files-10m scenarios (``--scenarios files`` selects the three)
 fetch one file of that size from a directory made once per run
 (bench/files.py), over keep-alive, from reactor ``--static``, nginx
 (sendfile), the stdlib's ``http.server`` and granian's static mount, after
-checking that each answers the file's exact bytes.  Every run records the
+checking that each answers the file's exact bytes.  The tls-keepalive,
+tls-resumed and tls-handshake scenarios (``--scenarios tls`` selects the three)
+load reactor, nginx, uvicorn and granian over https with a self-signed
+certificate made for the run (bench/tls.py): keep-alive requests, a resumed
+handshake per request, a full handshake per request.  Every run records the
 server's configuration label, read from its argv by bench/labels.py.
 
 Results go to ``<out>/<UTC timestamp>.json`` (every raw run, versions,
@@ -38,10 +42,10 @@ from dataclasses import dataclass
 if __package__ in (None, ""):       # run as a script: python bench/run.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import apps, files, idle, labels, machine, proctree, report, wrk    # noqa: E402
+from bench import apps, files, idle, labels, machine, proctree, report, tls, wrk  # noqa: E402
 from bench.launcher import RunningServer, ServerError, fetch, pin_prefix  # noqa: E402
 from bench.servers import (DEFAULT_ORDER, SERVERS, WORKERS_APP, files_variants,  # noqa: E402
-                           threads_variants, workers_variants)
+                           threads_variants, tls_variants, workers_variants)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(ROOT, "bench")
@@ -69,6 +73,7 @@ class Scenario:
     needs: tuple = ()                 # modules the app needs (here and in the servers)
     file: str = None                  # files scenarios: the file of bench.files wrk fetches
     group: str = None                 # a --scenarios name that selects it with its siblings
+    tls: str = None                   # tls-* scenarios: a bench.tls.MODES key
 
     def connections_for(self, args):
         return self.connections or args.connections
@@ -129,6 +134,15 @@ SCENARIOS = [
              path="/" + name, file=name, group="files",
              connections=FILES_10M_CONNECTIONS if size >= 1 << 20 else None)
     for suffix, name, size in files.FILES
+] + [
+    Scenario("tls-keepalive", "GET / over https (TLS), keep-alive, {c} connections: "
+             "one handshake per connection", tls="keepalive", group="tls"),
+    Scenario("tls-resumed", "GET / over https with Connection: close, {c} connections: "
+             "a new TLS connection per request, resumed from the server's session "
+             "ticket (wrk as it is)", tls="resumed", group="tls"),
+    Scenario("tls-handshake", "GET / over https with Connection: close, {c} connections: "
+             "a new TLS connection and a full handshake per request (wrk with a shim "
+             "that drops the session)", tls="full", group="tls"),
 ]
 SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
 SCENARIO_GROUPS = {}
@@ -164,6 +178,9 @@ def build_parser():
     ap.add_argument("--client-cpus", default="0", help="taskset CPU list for wrk (0)")
     ap.add_argument("--wrk-threads", type=int, default=None,
                     help="wrk -t (default: number of client CPUs)")
+    ap.add_argument("--tls-key", default=tls.DEFAULT_KEY, choices=sorted(tls.KEYS),
+                    help="tls-* scenarios: the key of the self-signed certificate "
+                    "(default %s)" % tls.DEFAULT_KEY)
     ap.add_argument("--out", default=DEFAULT_OUT,
                     help="directory for results (default bench/results), or a .json path")
     ap.add_argument("--no-chart", action="store_true", help="skip the PNG charts")
@@ -206,7 +223,7 @@ def check_args(args):
     if unknown:
         return "unknown scenario(s): %s" % ", ".join(unknown)
     known = set(DEFAULT_ORDER) | {v.name for v in threads_variants() + workers_variants()
-                                  + files_variants()}
+                                  + files_variants() + tls_variants()}
     unknown = [s for s in split_list(args.servers) if s not in known]
     if unknown:
         return "unknown server(s): %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(known)))
@@ -248,6 +265,14 @@ def servers_for(scenario, wanted):
         excluded.update((n, "not in the files scenarios (reactor-files, nginx-files, "
                          "stdlib-files, granian-files)")
                         for n in DEFAULT_ORDER if not any(s.selected_by({n}) for s in specs))
+    elif scenario.tls:
+        specs = tls_variants()
+        excluded.update((n, "not in the tls scenarios (reactor-static-tls, reactor-tls, "
+                         "nginx-tls, uvicorn-tls, granian-tls)")
+                        for n in DEFAULT_ORDER if not any(s.selected_by({n}) for s in specs))
+        why = tls.mode_unavailable(scenario.tls)
+        if why:
+            excluded.update((s.name, why) for s in specs)
     elif scenario.app:
         specs = [SERVERS[n].with_app(scenario.app) for n in DEFAULT_ORDER if SERVERS[n].wsgi_argv]
         excluded.update((n, "not a WSGI server: it serves only its own Hello World")
@@ -280,12 +305,17 @@ def make_plan(args):
             for name in scenario_names(args.scenarios)]
 
 
+def describe(argv):
+    """``labels.describe(argv)``, plus the TLS key of a server over TLS (``bench.tls``)."""
+    return tls.annotate(labels.describe(argv), argv)
+
+
 def spec_config(spec, server_cpus=None):
-    """``labels.describe`` of the argv ``spec`` would run (port 0, a scratch workdir),
+    """``describe`` of the argv ``spec`` would run (port 0, a scratch workdir),
     or ``{"label": None, "label_error": why}``."""
     with tempfile.TemporaryDirectory(prefix="bench-label-") as workdir:
         try:
-            return labels.describe(pin_prefix(server_cpus) + spec.argv(0, workdir))
+            return describe(pin_prefix(server_cpus) + spec.argv(0, workdir))
         except (labels.LabelError, TypeError, OSError) as exc:
             return {"label": None, "label_error": str(exc)}
 
@@ -344,15 +374,17 @@ class Context:
 def wrk_argv(ctx, scenario, port, duration, prefix=""):
     """wrk's argv for ``scenario`` (``prefix``: where a file server mounts the files)."""
     script = os.path.join(SCRIPTS, scenario.script) if scenario.script else None
-    return wrk.command("http://127.0.0.1:%d%s%s" % (port, prefix, scenario.path), duration,
+    argv = wrk.command("%s://127.0.0.1:%d%s%s" % ("https" if scenario.tls else "http", port,
+                                                   prefix, scenario.path), duration,
                        scenario.connections_for(ctx.args), threads=ctx.wrk_threads,
                        script=script, wrk=ctx.wrk_binary)
+    return tls.wrk_argv(argv, scenario.tls) if scenario.tls else argv
 
 
 def label_record(record, argv):
     """Record the configuration read from the argv that was launched."""
     try:
-        config = labels.describe(argv)
+        config = describe(argv)
     except labels.LabelError as exc:
         config = {"label": None, "label_error": str(exc)}
     record.update(server_argv=argv, label=config["label"], config=config)
@@ -406,7 +438,10 @@ def check_file(port, path, served, name):
 
 
 def wait_ready(srv, scenario, spec):
-    """Hello World servers: ``GET /``; file servers: the probe file's exact bytes."""
+    """Hello World servers: ``GET /``; file servers: the probe file's exact bytes;
+    TLS servers: ``GET /`` over https, verified against the run's certificate."""
+    if scenario.tls:
+        return tls.wait_ready(srv, tls.shared())
     if not scenario.file:
         return srv.wait_ready()
     probe = files.shared()[files.PROBE]
@@ -423,6 +458,8 @@ def measure_wrk(ctx, scenario, spec, record):
         if scenario.file:
             record["check"] = check_file(srv.port, spec.url_prefix + scenario.path,
                                          scenario.served_file(), spec.name)
+        if scenario.tls:
+            record["check"] = tls.check(srv.port, tls.shared(), spec.name, scenario.path)
         if ctx.args.warmup:
             wrk.run(wrk_argv(ctx, scenario, srv.port, ctx.args.warmup, spec.url_prefix),
                     ctx.client_pin, timeout=ctx.args.warmup + 60)
@@ -440,6 +477,9 @@ def measure_wrk(ctx, scenario, spec, record):
     if scenario.file:
         size = scenario.served_file().size
         record.update(file_bytes=size, body_bps=parsed["rps"] * size,
+                      cpu_busy=cpu / parsed["duration_s"] if parsed["duration_s"] else None)
+    if scenario.tls:
+        record.update(tls_mode=scenario.tls,
                       cpu_busy=cpu / parsed["duration_s"] if parsed["duration_s"] else None)
 
 
@@ -540,7 +580,7 @@ def write_outputs(result, json_path, base, charts=True):
     result["summary"] = report.summarize(result["runs"])
     with open(json_path, "w") as f:
         json.dump(result, f, indent=1, sort_keys=False)
-    text = report.markdown_report(result)
+    text = markdown_report(result)
     with open(base + ".md", "w") as f:
         f.write(text)
     result["charts"] = {}
@@ -555,6 +595,23 @@ def write_outputs(result, json_path, base, charts=True):
     return text
 
 
+def markdown_report(result):
+    """``report.markdown_report``, the tls-* scenarios rendered by ``tls.markdown_table``
+    (ratios to nginx and to uvicorn, server CPU)."""
+    names = [n for n, info in result["scenarios"].items() if info.get("tls")]
+    if not names:
+        return report.markdown_report(result)
+    rest = dict(result, scenarios={n: i for n, i in result["scenarios"].items()
+                                   if n not in names})
+    parts = [report.markdown_report(rest)]
+    for name in names:
+        info = result["scenarios"][name]
+        if name in result["summary"] or info.get("skipped"):
+            parts.append(tls.markdown_table(name, info, result["summary"].get(name, {}),
+                                            result["runs"]))
+    return "\n".join(parts)
+
+
 def new_result(args, argv, plan, configs=None):
     configs = configs if configs is not None else plan_configs(plan, args.server_cpus)
     return {
@@ -565,6 +622,7 @@ def new_result(args, argv, plan, configs=None):
                      "connections": args.connections, "idle_connections": args.idle_connections,
                      "server_cpus": args.server_cpus, "client_cpus": args.client_cpus,
                      "wrk_threads": args.wrk_threads or len(parse_cpus(args.client_cpus)),
+                     "tls_key": args.tls_key,
                      "pinned": bool(pin_prefix("0"))},
         "machine": machine.machine_info(args.server_cpus, args.client_cpus),
         "versions": machine.versions(ROOT),
@@ -587,6 +645,9 @@ def new_result(args, argv, plan, configs=None):
                                                  if s.url_prefix},
                                 "baselines": {s.name: s.baseline for s in specs
                                               if s.baseline},
+                                "tls": {"mode": sc.tls, "what": tls.MODES[sc.tls],
+                                        "cert": tls.shared().as_dict()}
+                                if sc.tls and specs else None,
                                 "skipped": skipped}
                       for sc, specs, skipped in plan},
         "runs": [],
@@ -652,6 +713,7 @@ def main(argv=None):
         print("bench: " + wrk.INSTALL_HINT, file=sys.stderr)
         return 3
     raise_nofile(max(4096, 1024 + 512, args.idle_connections + 512))
+    tls.configure(args.tls_key)
     plan = make_plan(args)
     configs = plan_configs(plan, args.server_cpus)
     print_plan(plan, args, configs)

@@ -30,6 +30,10 @@ check of a served file (against the stub server, and the stdlib's
 ``http.server`` really serving it), the table (MiB/s, server CPU, ratios to
 reactor-files), and, once ``python -m reactor --static`` exists, reactor
 serving every file and a smoke run of files-64k on it.
+
+The tls scenarios: a smoke run of ``--scenarios tls`` (keep-alive, resumed
+and full handshakes) on reactor-tls (``python -m reactor --certfile``), once
+that option exists.
 """
 import http.server
 import importlib.util
@@ -1276,3 +1280,41 @@ def test_smoke_run_files_on_reactor_files(tmp_path):
     assert run["body_bps"] == pytest.approx(run["rps"] * 65536)
     assert run["check"]["identical"] and run["check"]["bytes"] == 65536
     assert result["scenarios"]["files-64k"]["file"]["bytes"] == 65536
+
+
+# ---- the tls scenarios -------------------------------------------------------------------
+
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_smoke_run_tls_on_reactor_tls(tmp_path):
+    """``--scenarios tls`` on reactor-tls: the certificate is made, the answer checked
+    over https, and wrk runs keep-alive, with Connection: close (resumed) and with
+    the shim (full handshakes: skipped with a note when there is no C compiler)."""
+    from bench import tls
+    from bench.servers import tls_variants
+    [spec] = [s for s in tls_variants() if s.name == "reactor-tls"]
+    reason = spec.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    out, server_cpu, client_cpu = _smoke_run(tmp_path, "tls", "reactor-tls", 8)
+    [json_path] = tmp_path.glob("*.json")
+    result = json.loads(json_path.read_text())
+    scenarios = ["tls-keepalive", "tls-resumed", "tls-handshake"]
+    if tls.mode_unavailable("full"):
+        scenarios.remove("tls-handshake")
+    runs = {r["scenario"]: r for r in result["runs"]}
+    assert sorted(runs) == sorted(scenarios)
+    for name, run in runs.items():
+        assert run["ok"], run["error"]
+        assert run["requests"] > 0 and run["errors"] == 0 and run["cpu_us_per_req"] > 0
+        assert run["wrk_argv"][-1].startswith("https://127.0.0.1:")
+        assert run["check"]["identical"] and run["check"]["tls_version"] == "TLSv1.3"
+        assert run["check"]["certificate_sha256"] == \
+            result["scenarios"][name]["tls"]["cert"]["sha256"]
+        assert run["label"].endswith(", TLS ECDSA P-256)")
+        assert "| reactor-tls | %s |" % run["label"] in out.stdout
+    assert "Connection: close" not in runs["tls-keepalive"]["wrk_argv"]
+    assert "Connection: close" in runs["tls-resumed"]["wrk_argv"]
+    assert runs["tls-resumed"]["check"]["resumes_sessions"]
+    if "tls-handshake" in runs:
+        assert any(a.startswith("LD_PRELOAD=") for a in runs["tls-handshake"]["wrk_argv"])

@@ -26,7 +26,11 @@ running the ~100 µs app ``bench.apps.work_app:app``; ``files_variants()``
 gives the file servers of the files-* scenarios: reactor ``--static``,
 nginx with ``sendfile on``, the stdlib's ``python -m http.server`` and
 granian's ``--static-path-mount``, each serving the directory of
-``bench.files.shared()`` (``url_prefix`` is where it mounts it).
+``bench.files.shared()`` (``url_prefix`` is where it mounts it);
+``tls_variants()`` gives the servers of the tls-* scenarios: reactor
+(``route_static`` in C, and ``python -m reactor`` on the WSGI Hello World),
+nginx, uvicorn and granian, each answering Hello World over TLS with the
+certificate of ``bench.tls.shared()``.
 """
 import dataclasses
 import functools
@@ -431,4 +435,107 @@ def files_variants():
                             check=_granian_has_static,
                             description="granian --static-path-mount DIR at %s (the ASGI "
                                         "Hello World app elsewhere)" % GRANIAN_STATIC_ROUTE),
+    ]
+
+
+# ---- the tls-* scenarios: every server serves the certificate of bench.tls.shared() -----
+
+def _cert():
+    from bench import tls
+    return tls.shared()
+
+
+def _reactor_tls(port, workdir):
+    """``python -m reactor`` on the Hello World WSGI app (as reactor-wsgi), over TLS."""
+    cert = _cert()
+    return _reactor_wsgi(port, workdir, WSGI_APP) + ["--certfile", cert.certfile,
+                                                      "--keyfile", cert.keyfile]
+
+
+def _reactor_static_tls(port, workdir):
+    """reactor-static (``route_static`` in C) with ``HttpServer(certfile=, keyfile=)``."""
+    cert = _cert()
+    return _reactor("bench.servers.reactor_static", 1)(port, workdir) + [
+        "--certfile", cert.certfile, "--keyfile", cert.keyfile]
+
+
+def _nginx_tls(port, workdir):
+    cert = _cert()
+    return _nginx.command(find_binary("nginx"), workdir, port,
+                          tls=(cert.certfile, cert.keyfile))
+
+
+def _uvicorn_tls(port, workdir):
+    cert = _cert()
+    return _uvicorn_asgi(port, workdir) + ["--ssl-certfile", cert.certfile,
+                                           "--ssl-keyfile", cert.keyfile]
+
+
+def _granian_tls(port, workdir):
+    cert = _cert()
+    argv = _granian_asgi(port, workdir)
+    return argv[:-1] + ["--ssl-certificate", cert.certfile, "--ssl-keyfile", cert.keyfile,
+                        argv[-1]]
+
+
+def _tls_check(then=None):
+    def check():
+        from bench import tls
+        return tls.unavailable_reason() or (then() if then else None)
+    return check
+
+
+def _reactor_has_tls():
+    if not has_option(help_text("reactor"), "--certfile"):
+        return "python -m reactor has no --certfile option yet (TLS)"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _http_server_params():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    code = ("import inspect, reactor.http_server as h; "
+            "print(' '.join(inspect.signature(h.HttpServer).parameters))")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return tuple(out.stdout.split()) if out.returncode == 0 else ()
+
+
+def _reactor_static_has_tls():
+    if not {"certfile", "keyfile"} <= set(_http_server_params()):
+        return "reactor.http_server.HttpServer takes no certfile/keyfile yet (TLS)"
+    return None
+
+
+def tls_variants():
+    """The servers of the tls-* scenarios, each answering Hello World over TLS with
+    the run's certificate (``bench.tls.shared()``): selected by their own name or
+    by the server they vary (reactor-wsgi, reactor-static, nginx, uvicorn,
+    granian-asgi)."""
+    return [
+        dataclasses.replace(SERVERS["reactor-static"], name="reactor-static-tls",
+                            argv=_reactor_static_tls, base="reactor-static", hello=False,
+                            check=_tls_check(_reactor_static_has_tls),
+                            description="reactor-static (route_static in C) with "
+                                        "HttpServer(certfile=, keyfile=), --threads 1"),
+        dataclasses.replace(SERVERS["reactor-wsgi"], name="reactor-tls", argv=_reactor_tls,
+                            base="reactor-wsgi", hello=False, wsgi_argv=None,
+                            check=_tls_check(_reactor_has_tls),
+                            description="python -m reactor APP --certfile C --keyfile K "
+                                        "--threads 1 --handler-threads 0 (Hello World WSGI)"),
+        dataclasses.replace(SERVERS["nginx"], name="nginx-tls", argv=_nginx_tls, base="nginx",
+                            hello=False, check=_tls_check(),
+                            description='nginx return 200 "Hello, World!", ssl on the '
+                                        'listen, one process'),
+        dataclasses.replace(SERVERS["uvicorn"], name="uvicorn-tls", argv=_uvicorn_tls,
+                            base="uvicorn", hello=False, check=_tls_check(),
+                            description="uvicorn --ssl-certfile --ssl-keyfile, uvloop, "
+                                        "httptools, ASGI"),
+        dataclasses.replace(SERVERS["granian-asgi"], name="granian-tls", argv=_granian_tls,
+                            base="granian-asgi", hello=False, check=_tls_check(),
+                            description="granian --ssl-certificate --ssl-keyfile, ASGI, "
+                                        "uvloop, --workers 1"),
     ]
