@@ -31,7 +31,7 @@ fail() { say "FAIL: $*"; exit 1; }
 CORE_FILES="test_buffer.py test_channel.py test_dispatcher.py test_event_loop.py
             test_event_loop_thread.py test_sync.py test_thread_pool.py test_tcp_server.py
             test_hardening.py test_access_log.py test_logging.py test_cli.py
-            test_echo_example.py test_static_files.py"
+            test_echo_example.py test_static_files.py test_tls.py"
 GLOBS="test_http_*.py test_wsgi*.py"
 
 # Deselected: tests that need an external program that cannot run under the
@@ -43,6 +43,7 @@ DESELECT=(
     "tests/test_http_server.py::test_curl"                        # 6 cases (threads x dispatcher)
     "tests/test_wsgi.py::test_curl_chunked_upload_and_http10"
     "tests/test_static_files.py::test_curl_compressed_download"
+    "tests/test_tls.py::test_curl"                                # 3 cases (TLS versions)
 )
 
 # Not skipped, but run in a second pass whose ASan allocator settings let the

@@ -31,6 +31,20 @@ HANG_TIMEOUT = float(os.environ.get("REACTOR_TEST_HANG_TIMEOUT", "150"))
 
 SETTLE_TIMEOUT = 2.0   # seconds teardown waits for fds and threads to settle
 
+# REACTOR_TEST_TLS=1: the end-to-end HTTP tests run over TLS (see http_helpers)
+TEST_TLS = os.environ.get("REACTOR_TEST_TLS", "") not in ("", "0")
+
+
+def pytest_collection_modifyitems(config, items):
+    """In TLS mode, skip the tests marked ``plaintext_only(reason)``."""
+    if not TEST_TLS:
+        return
+    for item in items:
+        mark = item.get_closest_marker("plaintext_only")
+        if mark is not None:
+            reason = mark.args[0] if mark.args else mark.kwargs.get("reason", "plaintext only")
+            item.add_marker(pytest.mark.skip(reason="plaintext only: " + reason))
+
 
 def _fd_count():
     return len(os.listdir("/proc/self/fd"))

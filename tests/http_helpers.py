@@ -3,10 +3,20 @@ socket client that reads framed responses, and small utilities.
 
 Every socket made here has a timeout, so a server bug shows up as a failed
 assertion or a ``socket.timeout``, never as a hung test run.
+
+TLS mode: with ``REACTOR_TEST_TLS=1`` in the environment, ``serve()`` (and
+``tls_server_kw()`` for servers built elsewhere) serve HTTPS with the test
+certificate in tests/data, and ``connect()``, ``Client`` and
+``http_connection()`` speak TLS, so the end-to-end tests run unchanged over
+TLS.  Clients that build URLs use ``base_url()``; requests verifies with
+REQUESTS_CA_BUNDLE (set below), curl with ``curl_tls_args()``.  Tests whose
+point is plaintext-only carry ``@pytest.mark.plaintext_only(reason)``.
 """
 import contextlib
+import http.client
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -21,6 +31,81 @@ if ROOT not in sys.path:
 from reactor.http_server import HttpServer  # noqa: E402
 
 TIMEOUT = 5.0
+
+# ---- TLS mode -----------------------------------------------------------------------------------
+
+TLS = os.environ.get("REACTOR_TEST_TLS", "") not in ("", "0")
+SCHEME = "https" if TLS else "http"
+# A self-signed ECDSA P-256 certificate, SAN IP:127.0.0.1 + DNS:localhost, valid
+# for 100 years (made with ``openssl req -x509 -newkey ec -pkeyopt
+# ec_paramgen_curve:P-256 -nodes -days 36500 -subj /CN=localhost
+# -addext subjectAltName=IP:127.0.0.1,DNS:localhost``); test-only key.
+TLS_CERT = os.path.join(ROOT, "tests", "data", "tls-test-cert.pem")
+TLS_KEY = os.path.join(ROOT, "tests", "data", "tls-test-key.pem")
+if TLS:
+    # requests (and anything else honouring it) trusts the test certificate
+    os.environ["REQUESTS_CA_BUNDLE"] = TLS_CERT
+
+_client_context = None
+
+# what a non-blocking send/recv raises when it would block (TLS adds its own)
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def tls_server_kw():
+    """Keywords that make an HttpServer/WSGIServer serve HTTPS in TLS mode ({} otherwise)."""
+    return dict(certfile=TLS_CERT, keyfile=TLS_KEY) if TLS else {}
+
+
+def tls_cli_args():
+    """``python -m reactor`` arguments for TLS mode ([] otherwise)."""
+    return ["--certfile", TLS_CERT, "--keyfile", TLS_KEY] if TLS else []
+
+
+def curl_tls_args():
+    """curl arguments trusting the test certificate (harmless for http:// URLs)."""
+    return ["--cacert", TLS_CERT] if TLS else []
+
+
+def client_context():
+    """The client SSLContext: verifies the server with the test certificate."""
+    global _client_context
+    if _client_context is None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(TLS_CERT)
+        _client_context = ctx
+    return _client_context
+
+
+def wrap(sock):
+    """In TLS mode, ``sock`` (connected, blocking with a timeout) after a TLS
+    handshake; otherwise ``sock`` itself."""
+    if not TLS or isinstance(sock, ssl.SSLSocket):
+        return sock
+    try:
+        return client_context().wrap_socket(sock, server_hostname="127.0.0.1",
+                                            suppress_ragged_eofs=False)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def half_close(sock):
+    """shutdown(SHUT_WR) of the client side.  On a TLS socket this is a TCP FIN
+    without close_notify (``SSLSocket.shutdown()`` would drop the TLS layer)."""
+    socket.socket.shutdown(sock, socket.SHUT_WR)
+
+
+def base_url(port):
+    return "%s://127.0.0.1:%d" % (SCHEME, port)
+
+
+def http_connection(port, timeout=TIMEOUT, host="127.0.0.1"):
+    """An http.client connection (HTTPS in TLS mode)."""
+    if TLS:
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=client_context())
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
 COMBOS = [(t, d) for t in (0, 1, 4) for d in ("epoll", "poll")]
 COMBO_IDS = ["t%d-%s" % c for c in COMBOS]
 
@@ -32,6 +117,8 @@ def serve(handler=None, *, routes=None, threads=1, dispatcher="epoll", config=No
     ``routes``: {path: body} registered with ``route_static``;
     ``config``: {attribute: value} set on ``server.config`` before start.
     """
+    for name, value in tls_server_kw().items():
+        kw.setdefault(name, value)
     server = HttpServer(handler, port=0, threads=threads, dispatcher=dispatcher, **kw)
     try:
         for path, body in (routes or {}).items():
@@ -47,7 +134,7 @@ def serve(handler=None, *, routes=None, threads=1, dispatcher="epoll", config=No
 def connect(port, timeout=TIMEOUT):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.settimeout(timeout)
-    return s
+    return wrap(s)
 
 
 def get(path="/", host="x", extra=b"", version=b"HTTP/1.1", method=b"GET"):
@@ -90,9 +177,11 @@ class Client:
     """A raw socket with a read buffer that can parse responses one by one."""
 
     def __init__(self, port, timeout=TIMEOUT, sock=None):
-        self.sock = sock if sock is not None else connect(port, timeout)
+        # a passed ``sock`` is wrapped in TLS mode: use ``self.sock`` afterwards
+        self.sock = wrap(sock) if sock is not None else connect(port, timeout)
         self.buf = b""
         self.eof = False
+        self.ragged_eof = False         # TLS: the peer closed without close_notify
 
     def send(self, data):
         self.sock.sendall(data)
@@ -104,6 +193,9 @@ class Client:
             data = self.sock.recv(1 << 16)
         except ConnectionResetError:
             data = b""
+        except ssl.SSLEOFError:
+            data = b""
+            self.ragged_eof = True
         if not data:
             self.eof = True
             return False
@@ -172,6 +264,8 @@ class Client:
                 resp.body = self._take(int(cl))
             else:
                 resp.body = self.read_until_close()
+                assert not self.ragged_eof, (
+                    "TLS: a close-delimited body ended without close_notify (truncation?)")
             return resp
 
     def read_until_close(self):
@@ -250,14 +344,19 @@ def live_connections(server):
 
 # The start of a raw-socket client script run in a child process (tests that
 # hold the GIL in the server must not share an interpreter with the client):
-# ``conn()`` opens a connection to sys.argv[1], ``response(s)`` reads one
-# Content-Length framed response and returns its body.
-CLIENT_PRELUDE = r'''
-import json, socket, sys, time
+# ``conn()`` opens a connection to sys.argv[1] (TLS in TLS mode), ``response(s)``
+# reads one Content-Length framed response and returns its body.
+CLIENT_PRELUDE = "TLS_CERT = %r\n" % (TLS_CERT if TLS else None) + r'''
+import json, socket, ssl, sys, time
 port = int(sys.argv[1])
 
 def conn():
-    return socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if TLS_CERT:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(TLS_CERT)
+        s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
+    return s
 
 def response(s):
     data = b""

@@ -14,7 +14,7 @@ import sys
 import urllib.parse
 from html.parser import HTMLParser
 
-from http_helpers import TIMEOUT, Client
+from http_helpers import TIMEOUT, Client, tls_server_kw, wrap
 from bench.proctree import rss_kb, tree
 from reactor.http_server import HttpServer
 
@@ -32,7 +32,8 @@ def http_date(ts):
 def files_server(handler, mounts, threads=1, dispatcher=None):
     """An HttpServer on 127.0.0.1:<any port> with ``mounts``: a list of
     ``(prefix, directory, {route_files keyword arguments})``."""
-    server = HttpServer(handler, port=0, threads=threads, dispatcher=dispatcher)
+    server = HttpServer(handler, port=0, threads=threads, dispatcher=dispatcher,
+                        **tls_server_kw())
     try:
         for prefix, directory, kw in mounts:
             server.route_files(prefix, str(directory), **kw)
@@ -155,9 +156,10 @@ def tree_rss_kib(pid):
 
 
 def connect_small_rcvbuf(port, rcvbuf=8192, timeout=TIMEOUT):
-    """A connected socket whose receive buffer was made small before connect."""
+    """A connected socket whose receive buffer was made small before connect
+    (TLS in TLS mode)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(timeout)
     s.connect(("127.0.0.1", port))
-    return s
+    return wrap(s)

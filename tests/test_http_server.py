@@ -6,7 +6,6 @@ The main tests run against one server per (threads, dispatcher) in
 stop, backpressure) build their own server.
 """
 import email.utils
-import http.client
 import json
 import logging
 import re
@@ -18,7 +17,8 @@ import time
 
 import pytest
 
-from http_helpers import (COMBO_IDS, COMBOS, Client, connect, exchange, get, live_connections,
+from http_helpers import (COMBO_IDS, COMBOS, WOULD_BLOCK, Client, base_url, connect, curl_tls_args,
+                          exchange, get, half_close, http_connection, live_connections,
                           run_in_loop, serve, wait_for)
 from reactor.http_response import HttpResponse
 
@@ -125,7 +125,7 @@ def port(server):
 # ---- clients ------------------------------------------------------------------------------------
 
 def test_http_client_get(port):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn = http_connection(port, timeout=5)
     try:
         for _ in range(3):                      # keep-alive: one connection
             conn.request("GET", "/hello")
@@ -148,7 +148,7 @@ def test_requests_session(port):
     with requests.Session() as s:
         remotes = set()
         for i in range(5):
-            r = s.post("http://127.0.0.1:%d/echo?i=%d" % (port, i), data=b"x" * i, timeout=5)
+            r = s.post(base_url(port) + "/echo?i=%d" % i, data=b"x" * i, timeout=5)
             assert r.status_code == 200
             info = r.json()
             assert info["query"] == "i=%d" % i and info["body"] == "x" * i
@@ -156,11 +156,11 @@ def test_requests_session(port):
             remotes.add(tuple(info["remote"]))
         assert len(remotes) == 1, "requests should reuse one keep-alive connection"
         # a generator body: requests sends it chunked
-        r = s.post("http://127.0.0.1:%d/echo" % port, data=(c for c in [b"ab", b"cd", b"e"]),
+        r = s.post(base_url(port) + "/echo", data=(c for c in [b"ab", b"cd", b"e"]),
                    timeout=5)
         assert r.json()["body"] == "abcde"
         assert ("Transfer-Encoding", "chunked") in [tuple(h) for h in r.json()["headers"]]
-        r = s.get("http://127.0.0.1:%d/stream?4" % port, timeout=5)
+        r = s.get(base_url(port) + "/stream?4", timeout=5)
         assert r.content == b"part0;part1;part2;part3;"
         assert r.headers["Transfer-Encoding"] == "chunked"
 
@@ -169,19 +169,20 @@ def test_curl(port):
     curl = shutil.which("curl")
     if curl is None:
         pytest.skip("curl is not installed")
-    url = "http://127.0.0.1:%d" % port
-    out = subprocess.run([curl, "-sS", "-i", "--max-time", "5", url + "/hello", url + "/static"],
+    url = base_url(port)
+    curl = [curl, *curl_tls_args()]
+    out = subprocess.run([*curl, "-sS", "-i", "--max-time", "5", url + "/hello", url + "/static"],
                          capture_output=True, timeout=10)
     assert out.returncode == 0, out.stderr
     text = out.stdout.decode("latin-1")
     assert text.count("HTTP/1.1 200 OK") == 2
     assert "hello" in text and "static body" in text
-    out = subprocess.run([curl, "-sS", "--max-time", "5", "-H", "Transfer-Encoding: chunked",
+    out = subprocess.run([*curl, "-sS", "--max-time", "5", "-H", "Transfer-Encoding: chunked",
                           "--data-binary", "@-", url + "/echo"],
                          input=b"curl body", capture_output=True, timeout=10)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["body"] == "curl body"
-    out = subprocess.run([curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+    out = subprocess.run([*curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
                           "-H", "Expect: 100-continue", "--data-binary", "x" * 2000, url + "/echo"],
                          capture_output=True, timeout=10)
     assert out.stdout == b"200", out
@@ -415,7 +416,7 @@ def test_client_half_close_still_answered(port):
     with Client(port) as c:
         c.send(get("/hello") + get("/static") + b"POST /echo HTTP/1.1\r\nHost: h\r\n"
                b"Content-Length: 2\r\n\r\nhi")
-        c.sock.shutdown(socket.SHUT_WR)
+        half_close(c.sock)
         assert c.read_response().body == b"hello"
         assert c.read_response().body == b"static body"
         assert json.loads(c.read_response().body)["body"] == "hi"
@@ -730,6 +731,7 @@ def test_backpressure_pauses_reading_and_resumes_in_order():
         sock.settimeout(5)
         sock.connect(("127.0.0.1", srv.port))
         c = Client(srv.port, sock=sock)
+        sock = c.sock                           # TLS mode: the wrapped socket
         try:
             data = b"".join(get("/?%d" % i) for i in range(n))
             sock.setblocking(False)
@@ -738,7 +740,7 @@ def test_backpressure_pauses_reading_and_resumes_in_order():
             while sent < len(data) and time.monotonic() < deadline:
                 try:
                     sent += sock.send(data[sent:])
-                except BlockingIOError:
+                except WOULD_BLOCK:
                     time.sleep(0.01)
             (loop, state), = list(srv.loop_states.items())
 
@@ -766,12 +768,15 @@ def test_backpressure_pauses_reading_and_resumes_in_order():
             # now read everything (and finish sending), all in order
             sock.setblocking(True)
             sock.settimeout(10)
+            # (normally all was sent: a TLS socket must not write and read in two threads)
             sender = threading.Thread(target=sock.sendall, args=(data[sent:],), daemon=True)
-            sender.start()
+            if sent < len(data):
+                sender.start()
             for i in range(n):
                 r = c.read_response()
                 assert r.header("X-Seq") == str(i) and len(r.body) == size
-            sender.join(5)
+            if sent < len(data):
+                sender.join(5)
         finally:
             c.close()
 
@@ -789,7 +794,7 @@ def test_half_close_under_backpressure_answers_everything():
         sock.connect(("127.0.0.1", srv.port))
         with Client(srv.port, sock=sock) as c:
             c.send(b"".join(get("/?%d" % i) for i in range(300)))
-            sock.shutdown(socket.SHUT_WR)            # FIN while responses are held back
+            half_close(c.sock)                       # FIN while responses are held back
             time.sleep(0.3)
             for i in range(300):
                 r = c.read_response()

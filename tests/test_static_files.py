@@ -26,6 +26,7 @@ import re
 import resource
 import selectors
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -34,7 +35,8 @@ import types
 
 import pytest
 
-from http_helpers import Client
+from http_helpers import (TLS, Client, base_url, curl_tls_args, http_connection, tls_cli_args,
+                          tls_server_kw, wrap)
 from static_helpers import (connect_small_rcvbuf, files_server, framed, http_date,
                             listing_entries, one, parse_byteranges, request, tree_rss_kib)
 from conftest import _fd_table
@@ -907,14 +909,15 @@ def test_curl_compressed_download(main, tmp_path):
     """curl --compressed fetches /pre/only.css (gz sibling) and decodes it to
     the original; curl -r 10-19 gets the range."""
     out = tmp_path / "out"
-    url = "http://127.0.0.1:%d" % main.port
-    p = subprocess.run(["/usr/bin/curl", "-sS", "--compressed", "-o", str(out), "-D", "-",
+    url = base_url(main.port)
+    p = subprocess.run(["/usr/bin/curl", *curl_tls_args(), "-sS", "--compressed", "-o", str(out),
+                        "-D", "-",
                         url + "/pre/only.css"], capture_output=True, timeout=20)
     assert p.returncode == 0, p.stderr
     assert out.read_bytes() == ONLY_CSS
     assert b"content-encoding: gzip" in p.stdout.lower()
-    p = subprocess.run(["/usr/bin/curl", "-sS", "-r", "10-19", "-o", str(out), "-w",
-                        "%{http_code}", url + "/files/range.bin"], capture_output=True,
+    p = subprocess.run(["/usr/bin/curl", *curl_tls_args(), "-sS", "-r", "10-19", "-o", str(out),
+                        "-w", "%{http_code}", url + "/files/range.bin"], capture_output=True,
                        timeout=20)
     assert p.returncode == 0, p.stderr
     assert p.stdout == b"206"
@@ -1137,7 +1140,7 @@ def test_large_file_exact_bytes(big_dir, threads, dispatcher):
     """A 5 MiB random file: the exact bytes (sha256), and a range in the middle."""
     d, data = big_dir
     with files_server(app, [("/b", d, {})], threads=threads, dispatcher=dispatcher) as srv:
-        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        conn = http_connection(srv.port, timeout=10)
         try:
             conn.request("GET", "/b/big.bin")
             r = conn.getresponse()
@@ -1252,7 +1255,7 @@ def test_file_replaced_while_clients_download(tmp_path):
     lock = threading.Lock()
 
     def download(port):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn = http_connection(port, timeout=10)
         try:
             while not stop.is_set():
                 try:
@@ -1260,11 +1263,11 @@ def test_file_replaced_while_clients_download(tmp_path):
                     r = conn.getresponse()
                     body = r.read()
                 except (http.client.IncompleteRead, http.client.RemoteDisconnected,
-                        ConnectionError):
+                        ConnectionError, ssl.SSLEOFError):      # TLS: cut without close_notify
                     with lock:
                         counts[1] += 1
                     conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    conn = http_connection(port, timeout=10)
                     continue
                 kind = "A" if body == a else "B" if body == b else None
                 with lock:
@@ -1336,7 +1339,7 @@ def test_file_truncated_while_being_sent(tmp_path):
                 assert time.monotonic() < deadline, "no EOF after the truncation"
                 try:
                     chunk = s.recv(1 << 20)
-                except ConnectionResetError:
+                except (ConnectionResetError, ssl.SSLEOFError):    # TLS: no close_notify
                     break
                 if not chunk:
                     break
@@ -1431,6 +1434,7 @@ def test_cli_with_app_and_static(tmp_path):
 # slow: memory under 1,000 slow readers
 
 @pytest.mark.slow
+@pytest.mark.plaintext_only("1,000 raw non-blocking sockets on a selector: not converted to TLS")
 def test_thousand_slow_readers_of_a_10mib_file_keep_rss_bounded(tmp_path):
     """1,000 connections GET a 10 MiB file and read slowly, then to the end:
     the CLI server's RSS stays below its starting RSS + 64 MiB, and every
@@ -1572,6 +1576,7 @@ def test_a_fast_download_does_not_starve_its_loop(tmp_path):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
             s.settimeout(10)
             s.connect(("127.0.0.1", srv.port))
+            s = wrap(s)
             s.sendall(request("/f/huge.bin"))
             buf = bytearray(8 << 20)
             try:
@@ -1614,8 +1619,8 @@ def test_the_file_cache_does_not_exhaust_a_low_fd_limit(tmp_path):
     port = free_port()
     script = ("import resource,sys; resource.setrlimit(resource.RLIMIT_NOFILE,(256,256)); "
               "sys.argv=['reactor','--static','/m=%s','--threads','2','--port','%d',"
-              "'--log-level','warning']; import runpy; runpy.run_module('reactor',"
-              "run_name='__main__')" % (d, port))
+              "'--log-level','warning'] + %r; import runpy; runpy.run_module('reactor',"
+              "run_name='__main__')" % (d, port, tls_cli_args()))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -1675,12 +1680,12 @@ def test_stop_does_not_wait_a_keep_alive_timeout_after_a_download(tmp_path):
     f = tmp_path / "D" / "big.bin"
     f.parent.mkdir()
     f.write_bytes(os.urandom(16 << 20))
-    server = HttpServer(app, port=0, threads=1, keep_alive_timeout=20.0)
+    server = HttpServer(app, port=0, threads=1, keep_alive_timeout=20.0, **tls_server_kw())
     server.route_files("/d", str(tmp_path / "D"))
     server.start()
     stopped = None
     try:
-        s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        s = wrap(socket.create_connection(("127.0.0.1", server.port), timeout=30))
         s.sendall(request("/d/big.bin"))
         s.recv(1000)                        # the download has begun
         t = threading.Thread(target=server.stop)
@@ -1693,7 +1698,8 @@ def test_stop_does_not_wait_a_keep_alive_timeout_after_a_download(tmp_path):
             if not chunk:
                 break
             got += len(chunk)
-            time.sleep(0.01)
+            # (a TLS recv returns one record, <= 16 KiB: keep the same byte rate)
+            time.sleep(0.01 * len(chunk) / (128 << 10) if TLS else 0.01)
         t.join(30)
         stopped = time.monotonic() - t0
         s.close()

@@ -7,7 +7,6 @@ every socket has a timeout.  Servers run on 127.0.0.1:<any port> and are
 stopped by a context manager, so the suite's fd/thread leak check holds.
 """
 import hashlib
-import http.client
 import io
 import json
 import logging
@@ -31,13 +30,15 @@ from reactor.wsgi import FileWrapper, WSGIInput, load_app  # noqa: E402
 from wsgi_apps import basic  # noqa: E402
 from wsgi_apps.helpers import (  # noqa: E402
     Client, CountingFile, Validated, fetch, wait_for, wsgi_server)
+from http_helpers import (  # noqa: E402
+    SCHEME, base_url, curl_tls_args, http_connection, tls_cli_args, tls_server_kw)
 
 APPS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wsgi_apps")
 T = 5.0     # client timeout for requests/http.client
 
 
 def url(server, path="/"):
-    return "http://127.0.0.1:%d%s" % (server.port, path)
+    return base_url(server.port) + path
 
 
 def router(routes):
@@ -81,7 +82,7 @@ def test_validator_get_and_head(handler_threads):
         r = requests.head(url(server, "/hello"), timeout=T)
         assert r.status_code == 200 and r.content == b""
         assert r.headers["Content-Length"] == "13"
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=T)
+        conn = http_connection(server.port, timeout=T)
         try:
             for method in ("GET", "HEAD", "GET"):
                 conn.request(method, "/hello")
@@ -218,7 +219,7 @@ def test_environ_complete():
         assert env["HTTP_COOKIE"] in ("a=1; b=2", "a=1, b=2")
         assert env["HTTP_X_CUSTOM_HEADER"] == "v"
         assert env["wsgi.version"] == [1, 0]
-        assert env["wsgi.url_scheme"] == "http"
+        assert env["wsgi.url_scheme"] == SCHEME
         assert env["wsgi.multithread"] is True
         assert env["wsgi.multiprocess"] is False
         assert env["wsgi.run_once"] is False
@@ -257,7 +258,7 @@ def test_environ_underscore_headers_dropped():
     assert "HTTP_X_FORWARDED_FOR" not in env
     assert "HTTP_X_FORWARDED_PROTO" not in env
     assert env["REMOTE_ADDR"] == "127.0.0.1"
-    assert env["wsgi.url_scheme"] == "http"
+    assert env["wsgi.url_scheme"] == SCHEME
     assert env.get("CONTENT_LENGTH") in (None, "", "0")
     assert env["HTTP_X_REAL"] == "ok"
 
@@ -814,9 +815,9 @@ def test_forwarded_headers_from_trusted_proxy():
             # a chain: the rightmost untrusted hop is the client
             env = _environ(c, headers=[("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 127.0.0.1")])
             assert env["REMOTE_ADDR"] == "203.0.113.9"
-            assert env["wsgi.url_scheme"] == "http"
+            assert env["wsgi.url_scheme"] == SCHEME
             env = _environ(c, headers=[("X-Forwarded-Proto", "gopher")])
-            assert env["wsgi.url_scheme"] == "http" and env["REMOTE_ADDR"] == "127.0.0.1"
+            assert env["wsgi.url_scheme"] == SCHEME and env["REMOTE_ADDR"] == "127.0.0.1"
 
 
 def test_forwarded_headers_from_untrusted_peer_ignored():
@@ -825,7 +826,7 @@ def test_forwarded_headers_from_untrusted_peer_ignored():
             env = _environ(c, headers=[("X-Forwarded-For", "203.0.113.7"),
                                        ("X-Forwarded-Proto", "https")])
     assert env["REMOTE_ADDR"] == "127.0.0.1"
-    assert env["wsgi.url_scheme"] == "http"
+    assert env["wsgi.url_scheme"] == SCHEME
     assert env["HTTP_X_FORWARDED_FOR"] == "203.0.113.7"     # still visible as a header
 
 
@@ -850,7 +851,7 @@ def test_forwarded_allow_ips_rejects_garbage():
 def test_stop_joins_sub_reactor_threads():
     from reactor.wsgi import WSGIServer
     before = set(threading.enumerate())
-    server = WSGIServer(basic.hello, port=0, threads=2, handler_threads=2)
+    server = WSGIServer(basic.hello, port=0, threads=2, handler_threads=2, **tls_server_kw())
     try:
         server.start()
         assert fetch(server.port).status == 200
@@ -875,7 +876,8 @@ def test_curl_chunked_upload_and_http10(tmp_path):
     src.write_bytes(payload)
     with wsgi_server(router({"/echo": basic.echo, "/stream": basic.stream})) as server:
         out = subprocess.run(
-            ["curl", "-sS", "--max-time", "10", "-H", "Transfer-Encoding: chunked",
+            ["curl", *curl_tls_args(), "-sS", "--max-time", "10",
+             "-H", "Transfer-Encoding: chunked",
              "-H", "Content-Type: application/octet-stream",
              "--data-binary", "@" + str(src), url(server, "/echo")],
             capture_output=True, timeout=20)
@@ -883,7 +885,7 @@ def test_curl_chunked_upload_and_http10(tmp_path):
         got = json.loads(out.stdout)
         assert got["te"] == "chunked" and got["length"] == len(payload)
         assert got["sha256"] == hashlib.sha256(payload).hexdigest()
-        out = subprocess.run(["curl", "-sS", "-0", "-i", "--max-time", "10",
+        out = subprocess.run(["curl", *curl_tls_args(), "-sS", "-0", "-i", "--max-time", "10",
                               url(server, "/stream?3")], capture_output=True, timeout=20)
         assert out.returncode == 0, out.stderr
         head, _, body = out.stdout.partition(b"\r\n\r\n")
@@ -929,7 +931,7 @@ class CliServer:
         self.err_path = tmp_path / "stderr.txt"
         self.err = open(self.err_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reactor", *args], cwd=str(tmp_path),
+            [sys.executable, "-m", "reactor", *args, *tls_cli_args()], cwd=str(tmp_path),
             env=_cli_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=self.err)
         self.port = None
@@ -939,10 +941,10 @@ class CliServer:
 
     def wait_listening(self, timeout=20.0):
         def find():
-            m = re.search(r"reactor: serving .* on http://([\d.]+):(\d+)", self.stderr())
+            m = re.search(r"reactor: serving .* on https?://([\d.]+):(\d+)", self.stderr())
             return m or self.proc.poll() is not None
         wait_for(find, timeout, 0.02)
-        m = re.search(r"reactor: serving .* on http://([\d.]+):(\d+)", self.stderr())
+        m = re.search(r"reactor: serving .* on https?://([\d.]+):(\d+)", self.stderr())
         assert m, "no 'serving' line; rc=%r stderr=%s" % (self.proc.poll(), self.stderr())
         self.port = int(m.group(2))
         assert self.port > 0
@@ -975,7 +977,7 @@ def test_cli_serves_module_app_and_stops_on_sigterm(tmp_path, spec, expected):
                     "--root-path", "/mnt", "--handler-threads", "1")
     try:
         port = srv.wait_listening()
-        r = requests.get("http://127.0.0.1:%d/mnt/hello" % port, timeout=T)
+        r = requests.get(base_url(port) + "/mnt/hello", timeout=T)
         assert r.status_code == 200 and r.content == expected
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(15) == 0, srv.stderr()

@@ -29,6 +29,7 @@ from wsgi_apps import issue10_bodies  # noqa: E402
 from wsgi_apps.issue10_bodies import read_input  # noqa: E402
 from wsgi_apps.helpers import (  # noqa: E402
     APPS_DIR, CLI_ENV, CliServer, Client, fetch, wait_for, wsgi_server)
+from http_helpers import tls_server_kw  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,6 +102,8 @@ class BodyServer:
         if handler_threads is not None:
             args.append(str(handler_threads))
         env = dict(CLI_ENV)
+        for name, value in tls_server_kw().items():     # REACTOR_TEST_TLS=1: HTTPS
+            env["REACTOR_TEST_" + name.upper()] = value
         if spool_dir is not None:
             env["TMPDIR"] = str(spool_dir)
         self.err_path = tmp_path / "server.stderr"

@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -17,6 +18,8 @@ from wsgiref.validate import validator
 
 import reactor
 from reactor.wsgi import WSGIServer
+
+from http_helpers import tls_cli_args, tls_server_kw, wrap  # REACTOR_TEST_TLS=1
 
 TIMEOUT = 5.0
 APPS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -40,6 +43,8 @@ def wsgi_server(app, **kw):
     kw.setdefault("threads", 1)
     kw.setdefault("port", 0)
     kw.setdefault("graceful_timeout", 2.0)
+    for name, value in tls_server_kw().items():
+        kw.setdefault(name, value)
     server = WSGIServer(app, **kw)
     try:
         server.start()
@@ -80,8 +85,9 @@ class Client:
     """A raw socket with a read buffer; parses responses one at a time."""
 
     def __init__(self, port, timeout=TIMEOUT):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.settimeout(timeout)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        sock.settimeout(timeout)
+        self.sock = wrap(sock)
         self.buf = b""
         self.eof = False
 
@@ -105,7 +111,7 @@ class Client:
             return False
         try:
             data = self.sock.recv(1 << 16)
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLEOFError):     # SSLEOFError: TLS without close_notify
             data = b""
         if not data:
             self.eof = True
@@ -305,7 +311,7 @@ class CliServer:
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "reactor", *app,
-                 "--bind", "127.0.0.1:%d" % self.port, *args],
+                 "--bind", "127.0.0.1:%d" % self.port, *tls_cli_args(), *args],
                 cwd=str(tmp_path), env=CLI_ENV, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=err)
 

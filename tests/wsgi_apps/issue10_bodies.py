@@ -8,10 +8,12 @@ process around it.
 ``python issue10_bodies.py [HANDLER_THREADS]`` runs
 ``reactor.wsgi.WSGIServer(app, port=0, threads=1)`` (with
 ``handler_threads=HANDLER_THREADS`` only when given), prints its port on a
-line of its own, and serves until its stdin is closed.  Also usable as
+line of its own, and serves until its stdin is closed (HTTPS when
+REACTOR_TEST_CERTFILE/REACTOR_TEST_KEYFILE are set).  Also usable as
 ``python -m reactor issue10_bodies:app --app-dir tests/wsgi_apps``.
 """
 import hashlib
+import os
 import sys
 
 
@@ -69,6 +71,9 @@ def main(argv):
     kw = {}
     if argv:
         kw["handler_threads"] = int(argv[0])
+    if os.environ.get("REACTOR_TEST_CERTFILE"):
+        kw["certfile"] = os.environ["REACTOR_TEST_CERTFILE"]
+        kw["keyfile"] = os.environ.get("REACTOR_TEST_KEYFILE")
     server = WSGIServer(app, port=0, threads=1, **kw)
     server.start()
     try:
