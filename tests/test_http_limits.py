@@ -215,6 +215,27 @@ def test_slow_reader_of_a_large_response_is_not_cut():
             assert time.monotonic() - t0 > 0.6
 
 
+def test_reader_slower_than_the_kernel_buffer_drains_is_not_cut():
+    """The response is judged by what the client took, the kernel's send
+    queue included: a reader that empties a large socket buffer slowly makes
+    progress the output buffer alone does not show (writability comes only
+    once a third of the send buffer is free), and is not cut."""
+    big = b"z" * (8 << 20)
+    with serve(lambda req: big, keep_alive_timeout=0.1, header_timeout=5) as srv:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.settimeout(5)
+        sock.connect(("127.0.0.1", srv.port))
+        with Client(srv.port, sock=sock) as c:
+            c.send(get("/"))
+            got = 0
+            while got < len(big):                # about 2 s at 4 MB/s
+                d = c.sock.recv(16384)
+                assert d, "the server cut the response after %d bytes" % got
+                got += len(d)
+                time.sleep(0.004)
+
+
 def test_client_that_never_reads_is_closed():
     big = b"z" * (8 << 20)
     with serve(lambda req: big, keep_alive_timeout=0.3, header_timeout=5) as srv:

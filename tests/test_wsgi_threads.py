@@ -81,6 +81,27 @@ def test_pipelined_requests_keep_order_with_handler_threads():
     assert bodies == [b"done /slow", b"done /fast1", b"done /fast2"]
 
 
+@pytest.mark.parametrize("size", [(1 << 20) + 4096, 3 << 20])
+def test_next_request_read_after_a_large_response_from_a_handler_thread(size):
+    """A handler thread's response over the output high-water mark (1 MiB)
+    pauses reading; when the socket takes it all at once, reading resumes
+    and the next request on the connection is answered."""
+    big = b"b" * size
+
+    def app(environ, start_response):
+        body = big if environ["PATH_INFO"] == "/big" else b"small"
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    with wsgi_server(app, threads=1, handler_threads=2) as server:
+        with Client(server.port, timeout=3.0) as c:
+            for _ in range(3):
+                c.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert c.read_response().body == big
+                c.send(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert c.read_response().body == b"small"
+
+
 def test_client_gone_while_handler_runs():
     """The client disconnects while its handler sleeps on a worker: the late
     response is dropped and the server keeps serving."""
