@@ -108,7 +108,8 @@ cdef class HttpConnection(TcpConnection):
     cdef bint abort_after_write
     cdef bint lingering
     cdef bint peer_closed            # the client half-closed; finish, then close
-    cdef size_t out_mark             # output bytes pending at the last timeout check
+    cdef size_t out_mark             # _unsent() at the last timeout check
+    cdef size_t _unsent(self) noexcept
     cdef unsigned long long body_sent    # body bytes of the streamed response so far
     cdef char peer_ip[LOG_PEER]      # the client address for static-route records
     cdef void _record_static(self, const rh_request *req, int status, unsigned long long sent,
@@ -133,6 +134,7 @@ cdef class HttpConnection(TcpConnection):
     cdef int _answer_file(self, const rh_request *req, rh_freply *rep, bint keep_alive) except -1
     cdef int _sendfile(self, int in_fd, off_t *off, uint64_t *left, uint64_t *sent,
                        int *err) noexcept nogil
+    cdef int _unpause_if_drained(self) except -1
     cdef int _send_file_step(self, int in_fd) except -3
     cdef int _pump_file(self) except -1
     cdef int _file_done(self) except -1

@@ -44,6 +44,10 @@ from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 cdef extern from "<ctype.h>" nogil:
     int tolower(int c)
+cdef extern from "<sys/ioctl.h>" nogil:
+    int ioctl(int fd, unsigned long request, ...)
+cdef extern from "<linux/sockios.h>" nogil:
+    const unsigned long SIOCOUTQ
 from reactor.includes.http_parser cimport *
 from reactor.includes.posix_extra cimport (
     shutdown as c_shutdown, SHUT_WR, errno, EAGAIN, EINTR, recv as c_recv, MSG_PEEK,
@@ -883,13 +887,8 @@ cdef class HttpConnection(TcpConnection):
         try:
             while self._conn_state == S_CONNECTED or self._conn_state == S_DISCONNECTING:
                 if self.paused and self.hstate == H_HEAD and self._conn_state == S_CONNECTED:
-                    # paused above the high-water mark: if the socket takes the whole
-                    # output now, no write event will come to resume reading
                     self._flush()
-                    if self.paused and self.output_buffer.readable() == 0 and not self._writing():
-                        self.paused = False
-                        if not self.peer_closed:
-                            self._set_reading(True)
+                    self._unpause_if_drained()
                 if self.paused or self.hstate == H_CLOSING or self.hstate == H_STREAM \
                         or self.hstate == H_WAIT or self.hstate == H_FILE:
                     break
@@ -1347,6 +1346,18 @@ cdef class HttpConnection(TcpConnection):
             self._process()
         else:
             self._flush()
+            self._unpause_if_drained()
+
+    cdef int _unpause_if_drained(self) except -1:
+        """Reading paused above the output high-water mark, and the socket
+        took the whole output at once: no write event will come to resume
+        reading, so resume it now."""
+        if self.paused and self.hstate == H_HEAD and self._conn_state == S_CONNECTED and \
+                self.output_buffer.readable() == 0 and not self._writing():
+            self.paused = False
+            if not self.peer_closed:
+                self._set_reading(True)
+        return 0
 
     def pump(self):
         """Carry on sending a streamed response whose iterator yielded
@@ -1907,9 +1918,20 @@ cdef class HttpConnection(TcpConnection):
     cdef int _arm_send_timeout(self) except -1:
         # a streamed response waits for the client to read: it must make
         # progress within body_timeout (nginx's send_timeout), else it is cut
-        self.out_mark = self.output_buffer.readable() + <size_t>self.sf_left
+        self.out_mark = self._unsent()
         self.deadline = monotonic() + self.cfg.body_timeout
         return 0
+
+    cdef size_t _unsent(self) noexcept:
+        """Bytes of the response the client has not taken yet: queued here,
+        left of a file, and still in the kernel's send queue.  The last part
+        is what shows a slow reader's progress while a large send buffer
+        drains (writability, and so our own count, moves only once a third
+        of it is free)."""
+        cdef int queued = 0
+        if self._fd_open and ioctl(self.fd, SIOCOUTQ, &queued) != 0:
+            queued = 0
+        return self.output_buffer.readable() + <size_t>self.sf_left + <size_t>queued
 
     cdef bint _read_before_timeout(self) except -1:
         """Before closing for idleness or answering 408, read what the kernel
@@ -1966,7 +1988,7 @@ cdef class HttpConnection(TcpConnection):
         if self.hstate == H_STREAM or self.hstate == H_FILE or (
                 self.hstate == H_CLOSING and not self.lingering
                                        and pending + <size_t>self.sf_left):
-            if pending + <size_t>self.sf_left != self.out_mark:
+            if self._unsent() != self.out_mark:
                 self._arm_send_timeout()        # the client took bytes: keep going
             else:
                 log.info("closing %s: the client read nothing of the response for %.1fs",
@@ -1976,8 +1998,8 @@ cdef class HttpConnection(TcpConnection):
         if pending and self.hstate == H_HEAD and not self.lingering:
             # a response is still going out, so the connection is not idle: wait
             # while the client reads, close if it read nothing for a whole timeout
-            if pending != self.out_mark:
-                self.out_mark = pending
+            if self._unsent() != self.out_mark:
+                self.out_mark = self._unsent()
                 self.deadline = monotonic() + self.cfg.keep_alive_timeout
             else:
                 self._handle_close()
