@@ -66,16 +66,18 @@ struct rh_tls_ctx {
     int handshakes;             /* in flight (atomic) */
     uint64_t failed;            /* handshakes that failed (atomic) */
     char *password;
+    int password_asked;         /* the key wanted a password none was given for */
 };
 
 struct rh_tls {
     SSL *ssl;
     rh_tls_ctx *ctx;
     int fd;
-    unsigned char handshaking;  /* counted in ctx->handshakes */
+    unsigned char handshaking;  /* the handshake has not ended */
+    unsigned char counted;      /* ... and has begun: counted in ctx->handshakes */
     unsigned char established;  /* the handshake just completed; not yet taken */
     unsigned char checked;      /* the first byte was looked at (plaintext HTTP?) */
-    unsigned char want_write;
+    unsigned char read_wants_write;     /* the last read must write before it can go on */
     unsigned char fatal;        /* no more I/O, no close_notify */
     unsigned char notified;     /* close_notify sent */
     unsigned char eof;          /* no more reads: 1 close_notify, 2 a bare EOF */
@@ -175,13 +177,18 @@ static void last_error(char *out, size_t len, const char *what, const char *path
         snprintf(out, len, "%s: %s", what, reason);
 }
 
+/* Always installed: without it OpenSSL asks for the pass phrase on the
+ * terminal and waits (in a worker, or in the master during a reload). */
 static int password_cb(char *buf, int size, int rwflag, void *u) {
     (void)rwflag;
-    const char *pw = u;
-    if (pw == NULL) return 0;
-    size_t n = strlen(pw);
+    rh_tls_ctx *c = u;
+    if (c->password == NULL) {
+        c->password_asked = 1;
+        return 0;
+    }
+    size_t n = strlen(c->password);
     if (n > (size_t)size) return 0;
-    memcpy(buf, pw, n);
+    memcpy(buf, c->password, n);
     return (int)n;
 }
 
@@ -251,16 +258,22 @@ rh_tls_ctx *rh_tls_ctx_new(const rh_tls_opts *o, char *err, size_t errlen) {
     if (o->password != NULL) {
         c->password = strdup(o->password);
         if (c->password == NULL) goto oom;
-        SSL_CTX_set_default_passwd_cb(x, password_cb);
-        SSL_CTX_set_default_passwd_cb_userdata(x, c->password);
     }
+    SSL_CTX_set_default_passwd_cb(x, password_cb);
+    SSL_CTX_set_default_passwd_cb_userdata(x, c);
     if (SSL_CTX_use_certificate_chain_file(x, o->certfile) != 1) {
         last_error(err, errlen, "cannot load the certificate chain from", o->certfile);
         goto fail;
     }
     const char *key = o->keyfile != NULL ? o->keyfile : o->certfile;
     if (SSL_CTX_use_PrivateKey_file(x, key, SSL_FILETYPE_PEM) != 1) {
-        last_error(err, errlen, "cannot load the private key from", key);
+        if (c->password_asked) {
+            ERR_clear_error();
+            snprintf(err, errlen, "the private key in %s is encrypted: give its password "
+                     "(keyfile_password, --keyfile-password or REACTOR_KEYFILE_PASSWORD)", key);
+        } else {
+            last_error(err, errlen, "cannot load the private key from", key);
+        }
         goto fail;
     }
     if (SSL_CTX_check_private_key(x) != 1) {
@@ -326,11 +339,14 @@ uint64_t rh_tls_ctx_failed(const rh_tls_ctx *c) {
 /* ---- sessions ----------------------------------------------------------------- */
 
 rh_tls *rh_tls_new(rh_tls_ctx *c, int fd) {
-    rh_tls *t = calloc(1, sizeof *t);
+    BIO_METHOD *m = get_sock_method();
+    rh_tls *t;
     BIO *bio;
+    if (m == NULL) return NULL;
+    t = calloc(1, sizeof *t);
     if (t == NULL) return NULL;
     t->ssl = SSL_new(c->ssl_ctx);
-    bio = BIO_new(get_sock_method());
+    bio = BIO_new(m);
     if (t->ssl == NULL || bio == NULL) {
         BIO_free(bio);
         SSL_free(t->ssl);
@@ -343,20 +359,20 @@ rh_tls *rh_tls_new(rh_tls_ctx *c, int fd) {
     SSL_set_accept_state(t->ssl);
     t->fd = fd;
     t->ctx = c;
-    t->handshaking = 1;
+    t->handshaking = 1;     /* counted once its first byte arrives (check_first_byte) */
     __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&c->handshakes, 1, __ATOMIC_RELAXED);
     return t;
 }
 
 static void end_handshake(rh_tls *t, int ok) {
     if (!t->handshaking) return;
     t->handshaking = 0;
-    __atomic_sub_fetch(&t->ctx->handshakes, 1, __ATOMIC_RELAXED);
-    if (ok)
-        t->established = 1;
-    else
-        __atomic_add_fetch(&t->ctx->failed, 1, __ATOMIC_RELAXED);
+    if (t->counted) {
+        t->counted = 0;
+        __atomic_sub_fetch(&t->ctx->handshakes, 1, __ATOMIC_RELAXED);
+        if (!ok) __atomic_add_fetch(&t->ctx->failed, 1, __ATOMIC_RELAXED);
+    }
+    if (ok) t->established = 1;
 }
 
 void rh_tls_free(rh_tls *t) {
@@ -373,11 +389,7 @@ static ssize_t failed(rh_tls *t, int r, int *err) {
     unsigned long code;
     switch (e) {
     case SSL_ERROR_WANT_READ:
-        t->want_write = 0;
-        *err = EAGAIN;
-        return -1;
     case SSL_ERROR_WANT_WRITE:
-        t->want_write = 1;
         *err = EAGAIN;
         return -1;
     case SSL_ERROR_ZERO_RETURN:         /* close_notify from the peer */
@@ -428,6 +440,11 @@ static int check_first_byte(rh_tls *t, int *err) {
         return 0;
     }
     t->checked = 1;
+    /* a handshake begins: from now on it counts against max_handshakes (a
+     * connection that sends nothing costs no CPU; the handshake timeout
+     * closes it) */
+    t->counted = 1;
+    __atomic_add_fetch(&t->ctx->handshakes, 1, __ATOMIC_RELAXED);
     if (b == 0x16 || b < 'A' || b > 'Z')
         return 1;                   /* a handshake record, or garbage for OpenSSL to refuse */
     /* the request is dropped unread (what arrived so far), then the answer */
@@ -457,10 +474,8 @@ ssize_t rh_tls_read(rh_tls *t, char *p, size_t n, int *err) {
     r = SSL_read(t->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
     if (t->handshaking && SSL_is_init_finished(t->ssl))
         end_handshake(t, 1);
-    if (r > 0) {
-        t->want_write = 0;
-        return r;
-    }
+    t->read_wants_write = r <= 0 && SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_WRITE;
+    if (r > 0) return r;
     return failed(t, r, err);
 }
 
@@ -479,7 +494,6 @@ ssize_t rh_tls_write(rh_tls *t, const char *p, size_t n, int *err) {
         errno = 0;
         r = SSL_write(t->ssl, p + done, (int)want);
         if (r > 0) {
-            t->want_write = 0;
             done += (size_t)r;
             continue;
         }
@@ -519,7 +533,6 @@ int rh_tls_sendfile(rh_tls *t, int in_fd, off_t *off, uint64_t *left, uint64_t *
         errno = 0;
         r = SSL_write(t->ssl, buf, (int)got);
         if (r > 0) {
-            t->want_write = 0;
             *off += r;
             *left -= (uint64_t)r;
             *sent += (uint64_t)r;
@@ -535,7 +548,7 @@ int rh_tls_sendfile(rh_tls *t, int in_fd, off_t *off, uint64_t *left, uint64_t *
 }
 
 int rh_tls_pending(rh_tls *t) { return !t->fatal && !t->eof && SSL_has_pending(t->ssl); }
-int rh_tls_wants_write(const rh_tls *t) { return t->want_write; }
+int rh_tls_wants_write(const rh_tls *t) { return t->read_wants_write; }
 int rh_tls_handshake_done(const rh_tls *t) { return !t->handshaking && !t->fatal; }
 
 int rh_tls_take_established(rh_tls *t) {

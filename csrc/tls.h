@@ -12,7 +12,8 @@
  * read(2) that also drives the handshake, rh_tls_write a send(2) of records,
  * rh_tls_sendfile the TLS form of rh_sendfile_all (pread + SSL_write).  They
  * return the same way: >0 bytes, 0 at EOF, -1 with *err (EAGAIN when the
- * socket is not ready: rh_tls_wants_write() then says which way).
+ * socket is not ready; after a read, rh_tls_wants_write() says whether it
+ * waits for writability instead, e.g. a handshake message to send).
  *
  * Built without the OpenSSL headers (REACTOR_HAVE_OPENSSL undefined), every
  * function exists, rh_tls_available() is 0 and rh_tls_ctx_new fails with a
@@ -48,7 +49,7 @@ const char *rh_tls_library(void);           /* "OpenSSL 3.0.x ..." or why not */
 /* NULL with a message in err on failure. */
 rh_tls_ctx *rh_tls_ctx_new(const rh_tls_opts *o, char *err, size_t errlen);
 void rh_tls_ctx_free(rh_tls_ctx *c);        /* connections hold their own reference */
-int rh_tls_ctx_handshakes(const rh_tls_ctx *c);     /* in flight, all loops */
+int rh_tls_ctx_handshakes(const rh_tls_ctx *c);     /* begun (a byte arrived), not ended; all loops */
 uint64_t rh_tls_ctx_failed(const rh_tls_ctx *c);    /* failed handshakes so far */
 
 /* A server-side TLS session on a connected socket: NULL if out of memory. */
@@ -59,7 +60,7 @@ ssize_t rh_tls_read(rh_tls *t, char *p, size_t n, int *err);
 ssize_t rh_tls_write(rh_tls *t, const char *p, size_t n, int *err);
 int rh_tls_sendfile(rh_tls *t, int in_fd, off_t *off, uint64_t *left, uint64_t *sent, int *err);
 int rh_tls_pending(rh_tls *t);              /* bytes read from the socket, not yet returned */
-int rh_tls_wants_write(const rh_tls *t);    /* the last EAGAIN waits for writability */
+int rh_tls_wants_write(const rh_tls *t);    /* the last read must write before it can go on */
 int rh_tls_handshake_done(const rh_tls *t);
 /* 1 once, right after the handshake completed (then cleared). */
 int rh_tls_take_established(rh_tls *t);

@@ -72,6 +72,9 @@ from reactor.includes.static_files cimport (
 
 from reactor.includes.config cimport REACTOR_DEBUG
 from reactor._tls cimport TlsContext, session_info, wsgi_environ
+cdef extern from "<errno.h>":
+    enum:
+        EINPROGRESS
 
 log = logging.getLogger("reactor.http")
 
@@ -499,6 +502,8 @@ cdef class LoopState:
                 continue
             if c.requests == 0 and not fresh_too:
                 continue
+            if c.tls_pending():
+                continue        # part of a request is inside OpenSSL: the loop reads it next
             with nogil:
                 n = c_recv(c.fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT)
             if n > 0:
@@ -769,6 +774,8 @@ cdef class HttpConnection(TcpConnection):
                 self.lstate.flusher.kick_nogil()    # the access log ring is half full
         if self.input_buffer.readable():
             return FAST_PROCESS
+        if self.tls_read_waits():
+            return FAST_PROCESS     # after_fast arms writability for the TLS read
         return FAST_DONE
 
     cdef int _append_file(self, rh_freply *rep, bint head_only, bint keep_alive,
@@ -1952,7 +1959,7 @@ cdef class HttpConnection(TcpConnection):
         if n > 0:
             self._on_message()
             return True
-        if n < 0 and err == EAGAIN:
+        if n < 0 and (err == EAGAIN or err == EINPROGRESS):
             return False
         self._handle_close()        # EOF or an error
         return True

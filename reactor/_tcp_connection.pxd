@@ -51,5 +51,8 @@ cdef class TcpConnection(Channel):
                              int *err) noexcept nogil
     cdef void io_shutdown(self) noexcept nogil             # close_notify, then SHUT_WR
     cdef void _tls_established(self) noexcept nogil        # hook: the handshake completed
+    cdef int _tls_read_waits_to_write(self) except -1
+    cdef bint tls_pending(self) noexcept nogil             # OpenSSL holds bytes not read yet
+    cdef bint tls_read_waits(self) noexcept nogil          # a TLS read must write first
     cdef inline bint _writing(self):
         return self._events & 2 != 0

@@ -225,6 +225,12 @@ cdef class TcpConnection(Channel):
     cdef void _tls_established(self) noexcept nogil:
         pass
 
+    cdef bint tls_pending(self) noexcept nogil:
+        return self.tls != NULL and rh_tls_pending(self.tls)
+
+    cdef bint tls_read_waits(self) noexcept nogil:
+        return self.tls != NULL and rh_tls_wants_write(self.tls)
+
     # ---- state -------------------------------------------------------------
 
     @property
@@ -298,8 +304,18 @@ cdef class TcpConnection(Channel):
         self._in_handler = True
         try:
             self._on_message()
+            self._tls_read_waits_to_write()
         finally:
             self._in_handler = False
+        return 0
+
+    cdef int _tls_read_waits_to_write(self) except -1:
+        """TLS has to write (a handshake message, a key update) before a read
+        can go on: wait for writability, where _handle_write reads again."""
+        if self.tls != NULL and rh_tls_wants_write(self.tls) and not self._writing() and \
+                self._conn_state != S_DISCONNECTED and self._events & EV_READ:
+            self._events |= EV_WRITE
+            self._eloop.update_channel_c(self)
         return 0
 
     cdef int _handle_read(self) except -1:
@@ -312,14 +328,11 @@ cdef class TcpConnection(Channel):
             n = self.io_read(&err)
         if n > 0:
             self._on_message()
+            self._tls_read_waits_to_write()
         elif n == 0:
             self._on_peer_closed()
         elif err == EINPROGRESS:
-            # TLS has to write (a handshake message, a key update) before it
-            # reads on: wait for writability, _handle_write reads again
-            if not self._writing():
-                self._events |= EV_WRITE
-                self._eloop.update_channel_c(self)
+            self._tls_read_waits_to_write()
         elif err != EAGAIN:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("read error on %r: %s", self,
@@ -354,8 +367,8 @@ cdef class TcpConnection(Channel):
         cdef ssize_t n
         if not self._writing():
             return 0
-        if self.tls != NULL and rh_tls_wants_write(self.tls):
-            self._handle_read()         # TLS waited to write before reading on
+        if self.tls != NULL and rh_tls_wants_write(self.tls) and self._events & EV_READ:
+            self._handle_read()         # a TLS read waited to write before going on
             if self._conn_state == S_DISCONNECTED:
                 return 0
         with nogil:
@@ -366,7 +379,8 @@ cdef class TcpConnection(Channel):
                 self._handle_close()
             return 0
         if self.output_buffer.readable() == 0:
-            if self.tls == NULL or not rh_tls_wants_write(self.tls):
+            if self.tls == NULL or not rh_tls_wants_write(self.tls) or \
+                    not self._events & EV_READ:
                 self._events &= ~EV_WRITE
                 self._eloop.update_channel_c(self)
             if self._close_after_drain:

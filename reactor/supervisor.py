@@ -441,6 +441,10 @@ class Supervisor:
             except (ValueError, RuntimeError) as exc:
                 log.error("reload refused, the workers keep their certificate: %s", exc)
                 return
+            # a new session-ticket key for the new generation (sessions made
+            # with the old one end with it: their clients do a full handshake)
+            from reactor._tls import new_ticket_key
+            self.config.tls_ticket_key = new_ticket_key()
         self.gen += 1
         self._failures = 0
         self._spawn_after = 0.0
