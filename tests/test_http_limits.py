@@ -215,6 +215,7 @@ def test_slow_reader_of_a_large_response_is_not_cut():
             assert time.monotonic() - t0 > 0.6
 
 
+@pytest.mark.slow
 def test_reader_slower_than_the_kernel_buffer_drains_is_not_cut():
     """The response is judged by what the client took, the kernel's send
     queue included: a reader that empties a large socket buffer slowly makes

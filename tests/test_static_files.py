@@ -1673,6 +1673,7 @@ def test_far_future_mtime_keeps_its_validators_right(tmp_path):
         assert r.status == 304, r
 
 
+@pytest.mark.slow
 def test_stop_does_not_wait_a_keep_alive_timeout_after_a_download(tmp_path):
     """A download that finishes during a graceful stop closes its connection
     (Connection state 'stopping'), so stop() returns soon after, not after

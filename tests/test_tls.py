@@ -353,6 +353,7 @@ def test_alpn_h2_only_fails_the_handshake(native, certs, version):
     pytest.fail("a client offering only h2 completed the handshake (ALPN selected %r)" % got)
 
 
+@pytest.mark.slow
 def test_no_renegotiation(native, certs):
     openssl = shutil.which("openssl")
     if openssl is None:
@@ -538,6 +539,7 @@ def test_truncated_record_then_close_is_cleaned_up(certs):
         assert resp.status == 200
 
 
+@pytest.mark.slow
 def test_partial_client_hello_is_closed_after_the_handshake_timeout(certs):
     hello = client_hello()
     with tls_server(certs, tls_handshake_timeout=1.0) as srv:
@@ -580,6 +582,7 @@ def test_500_stalled_handshakes_do_not_block_a_real_client(certs):
         assert wait_for(lambda: live_connections(srv) == 0, 5.0), srv.stats()
 
 
+@pytest.mark.slow
 def test_tls_max_handshakes(certs):
     hello = client_hello()
     n = 4
@@ -646,6 +649,7 @@ def test_idle_connections_do_not_count_as_handshakes(certs):
                 s.close()
 
 
+@pytest.mark.slow
 def test_backpressure_caps_the_input_over_tls(certs):
     """A client pipelining requests for large answers and reading slowly:
     reading pauses above the output high-water mark, so the requests pile
@@ -1133,6 +1137,7 @@ def test_cli_cert_reqs_without_ca_certs_exits(certs, tmp_path):
     assert rc != 0 and "reactor: serving" not in err, err
 
 
+@pytest.mark.slow
 def test_cli_client_certs_encrypted_key_and_handshake_timeout(certs, tmp_path):
     write_app(tmp_path)
     with reactor_server("tlsapp:app", "-b", "127.0.0.1:0", "--threads", "1",
