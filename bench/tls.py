@@ -60,6 +60,7 @@ from dataclasses import dataclass
 
 from bench.labels import strip_pin
 from bench.launcher import ServerError
+from bench.report import fmt_int, fmt_latency
 from bench.servers.common import BODY, CONTENT_TYPE
 
 # --tls-key: the openssl req arguments of each key type (PKCS#8 either way)
@@ -373,10 +374,6 @@ def annotate(config, argv):
 
 # ---- the table -------------------------------------------------------------------------
 
-def _fmt_int(x):
-    return "—" if x is None else "{:,.0f}".format(x)
-
-
 def _ratio(value, base):
     return "—" if not value or not base else "%.2f×" % (value / base)
 
@@ -424,15 +421,15 @@ def markdown_table(name, info, summary, runs):
         busy = _median(r.get("cpu_busy") for r in runs
                        if r.get("scenario") == name and r.get("server") == server and r.get("ok"))
         cpu = s["cpu_us_median"]
-        row = [server, label, _fmt_int(s["rps_median"]),
-               "%s–%s" % (_fmt_int(s["rps_min"]), _fmt_int(s["rps_max"])),
+        row = [server, label, fmt_int(s["rps_median"]),
+               "%s–%s" % (fmt_int(s["rps_min"]), fmt_int(s["rps_max"])),
                "—" if cpu is None else "%.1f" % cpu,
                "—" if busy is None else "%.0f%%" % (busy * 100),
                _ratio(s["rps_median"], med(NGINX, "rps_median")),
                _ratio(med(NGINX, "cpu_us_median"), cpu),
                _ratio(s["rps_median"], med(UVICORN, "rps_median")),
                _ratio(med(UVICORN, "cpu_us_median"), cpu),
-               _latency(s.get("p50_us")), _latency(s.get("p99_us")), _fmt_int(s["errors"])]
+               fmt_latency(s.get("p50_us")), fmt_latency(s.get("p99_us")), fmt_int(s["errors"])]
         lines.append("| " + " | ".join(row) + " |")
     no_resume = sorted({r["server"] for r in runs if r.get("scenario") == name
                         and r.get("check") and r["check"].get("resumes_sessions") is False})
@@ -447,12 +444,3 @@ def markdown_table(name, info, summary, runs):
         lines += [""] + notes
     return "\n".join(lines) + "\n"
 
-
-def _latency(us):
-    if not us:
-        return "—"
-    if us < 1000:
-        return "%.0f µs" % us
-    if us < 1e6:
-        return "%.2f ms" % (us / 1e3)
-    return "%.2f s" % (us / 1e6)
