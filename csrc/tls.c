@@ -383,9 +383,9 @@ void rh_tls_free(rh_tls *t) {
     free(t);
 }
 
-/* A failed call: record why, map it onto errno.  Returns -1 or 0 (EOF). */
-static ssize_t failed(rh_tls *t, int r, int *err) {
-    int e = SSL_get_error(t->ssl, r);
+/* A failed call (e: its SSL_get_error): record why, map it onto errno.
+ * Returns -1 or 0 (EOF). */
+static ssize_t failed(rh_tls *t, int e, int *err) {
     unsigned long code;
     switch (e) {
     case SSL_ERROR_WANT_READ:
@@ -459,7 +459,7 @@ static int check_first_byte(rh_tls *t, int *err) {
 }
 
 ssize_t rh_tls_read(rh_tls *t, char *p, size_t n, int *err) {
-    int r;
+    int r, e;
     if (t->fatal) {
         *err = EPROTO;
         return -1;
@@ -474,9 +474,13 @@ ssize_t rh_tls_read(rh_tls *t, char *p, size_t n, int *err) {
     r = SSL_read(t->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
     if (t->handshaking && SSL_is_init_finished(t->ssl))
         end_handshake(t, 1);
-    t->read_wants_write = r <= 0 && SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_WRITE;
-    if (r > 0) return r;
-    return failed(t, r, err);
+    if (r > 0) {
+        t->read_wants_write = 0;
+        return r;
+    }
+    e = SSL_get_error(t->ssl, r);
+    t->read_wants_write = e == SSL_ERROR_WANT_WRITE;
+    return failed(t, e, err);
 }
 
 ssize_t rh_tls_write(rh_tls *t, const char *p, size_t n, int *err) {
@@ -497,7 +501,7 @@ ssize_t rh_tls_write(rh_tls *t, const char *p, size_t n, int *err) {
             done += (size_t)r;
             continue;
         }
-        f = failed(t, r, err);
+        f = failed(t, SSL_get_error(t->ssl, r), err);
         if (f == 0) {               /* the peer closed: nothing more can be written */
             t->fatal = 1;
             *err = EPIPE;
@@ -539,7 +543,7 @@ int rh_tls_sendfile(rh_tls *t, int in_fd, off_t *off, uint64_t *left, uint64_t *
             budget = budget > (uint64_t)r ? budget - (uint64_t)r : 0;
             continue;
         }
-        if (failed(t, r, err) < 0 && *err == EAGAIN) return 0;
+        if (failed(t, SSL_get_error(t->ssl, r), err) < 0 && *err == EAGAIN) return 0;
         t->fatal = 1;
         if (*err == EAGAIN || *err == 0) *err = EPIPE;
         return -1;

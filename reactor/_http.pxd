@@ -90,6 +90,7 @@ cdef class HttpConnection(TcpConnection):
     cdef tuple wsgi_peer             # WSGICore.peer_strings(peer_address), once needed
     cdef dict tls_info               # _tls.session_info of this connection, once needed
     cdef dict tls_env                # ... and its WSGI environ keys
+    cdef dict _tls_session(self)
     cdef int _spool_open(self) except -1
     cdef int _spool_write(self, const char *p, size_t n) except -2
     cdef int _spool_done(self, HttpRequest req) except -1

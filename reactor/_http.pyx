@@ -571,14 +571,16 @@ cdef class HttpConnection(TcpConnection):
             return self.io_tls_sendfile(in_fd, off, left, sent, err)
         return rh_sendfile_all(self.fd, in_fd, off, left, sent, err)
 
+    cdef dict _tls_session(self):
+        """``request.tls`` of this connection (made once), or None for plaintext."""
+        if self.tls != NULL and self.tls_info is None:
+            self.tls_info = session_info(self.tls)
+        return self.tls_info
+
     @property
     def tls(self):
         """The TLS session (``request.tls``), or None for plaintext."""
-        if self.tls == NULL:
-            return None
-        if self.tls_info is None:
-            self.tls_info = session_info(self.tls)
-        return self.tls_info
+        return self._tls_session()
 
     @property
     def http_state(self):
@@ -774,7 +776,7 @@ cdef class HttpConnection(TcpConnection):
                 self.lstate.flusher.kick_nogil()    # the access log ring is half full
         if self.input_buffer.readable():
             return FAST_PROCESS
-        if self.tls_read_waits():
+        if self.tls != NULL and self.tls_read_waits():
             return FAST_PROCESS     # after_fast arms writability for the TLS read
         return FAST_DONE
 
@@ -960,9 +962,7 @@ cdef class HttpConnection(TcpConnection):
                             continue
                     request = make_request(inp.peek_ptr(), rc, &req, self.peer_address)
                     if self.tls != NULL:
-                        if self.tls_info is None:
-                            self.tls_info = session_info(self.tls)
-                        (<HttpRequest>request).tls = self.tls_info
+                        (<HttpRequest>request).tls = self._tls_session()
                     if cfg.wsgi is not None:
                         # the environ straight from this parse (the head is still in inp)
                         if self.wsgi_peer is None:
@@ -1982,7 +1982,7 @@ cdef class HttpConnection(TcpConnection):
 
     def _on_timeout(self):
         """The deadline passed: 408 for a half-received request, else close."""
-        cdef size_t pending = self.output_buffer.readable()
+        cdef size_t pending = self.output_buffer.readable(), unsent
         cdef double before = self.deadline
         if self._conn_state == S_DISCONNECTED:
             return
@@ -2005,8 +2005,9 @@ cdef class HttpConnection(TcpConnection):
         if pending and self.hstate == H_HEAD and not self.lingering:
             # a response is still going out, so the connection is not idle: wait
             # while the client reads, close if it read nothing for a whole timeout
-            if self._unsent() != self.out_mark:
-                self.out_mark = self._unsent()
+            unsent = self._unsent()
+            if unsent != self.out_mark:
+                self.out_mark = unsent
                 self.deadline = monotonic() + self.cfg.keep_alive_timeout
             else:
                 self._handle_close()

@@ -417,11 +417,8 @@ class Config:
 
     def tls_context(self):
         """A TlsContext from the TLS options (reads the files; ValueError)."""
-        from reactor._tls import TlsContext
-        o = self.tls_options()
-        return TlsContext(o["certfile"], o["keyfile"], o["keyfile_password"], o["ca_certs"],
-                          o["cert_reqs"], o["ciphers"], o["tls_ticket_key"],
-                          o["tls_max_handshakes"], o["tls_handshake_timeout"])
+        from reactor.http_server import tls_context
+        return tls_context(**self.tls_options())
 
     def mounts(self):
         """``[(prefix, directory)]`` of the --static options."""

@@ -51,6 +51,14 @@ LIMIT_NAMES = ("max_request_line", "max_header_size", "max_headers", "max_body_s
                 "spool_threshold")
 
 
+def tls_context(certfile, keyfile=None, keyfile_password=None, ca_certs=None, cert_reqs="none",
+                ciphers=None, tls_handshake_timeout=10.0, tls_max_handshakes=1024,
+                tls_ticket_key=None):
+    """The TlsContext of HttpServer's TLS keywords (reads the files; ValueError)."""
+    return TlsContext(certfile, keyfile, keyfile_password, ca_certs, cert_reqs, ciphers,
+                      tls_ticket_key, tls_max_handshakes, tls_handshake_timeout)
+
+
 class HttpServer:
     """An HTTP/1.1 server: ``HttpServer(handler, host, port, threads, dispatcher, **limits)``.
 
@@ -112,9 +120,9 @@ class HttpServer:
         self.max_connections = max_connections
         self.tls = None
         if certfile is not None:
-            self.tls = TlsContext(certfile, keyfile, keyfile_password, ca_certs, cert_reqs,
-                                  ciphers, tls_ticket_key, tls_max_handshakes,
-                                  tls_handshake_timeout)
+            self.tls = tls_context(certfile, keyfile, keyfile_password, ca_certs, cert_reqs,
+                                   ciphers, tls_handshake_timeout, tls_max_handshakes,
+                                   tls_ticket_key)
         elif keyfile is not None or ca_certs is not None:
             raise ValueError("keyfile and ca_certs need a certfile (TLS is off without one)")
         self.config.tls = self.tls

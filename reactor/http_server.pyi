@@ -62,6 +62,18 @@ class _ServerOptions(_Limits, total=False):
     tls_max_handshakes: int
     tls_ticket_key: bytes | None
 
+def tls_context(
+    certfile: str | os.PathLike[str],
+    keyfile: str | os.PathLike[str] | None = None,
+    keyfile_password: str | bytes | None = None,
+    ca_certs: str | os.PathLike[str] | None = None,
+    cert_reqs: str = "none",
+    ciphers: str | None = None,
+    tls_handshake_timeout: float = 10.0,
+    tls_max_handshakes: int = 1024,
+    tls_ticket_key: bytes | None = None,
+) -> TlsContext: ...
+
 class HttpServer:
     """An HTTP/1.1 server: ``HttpServer(handler, host, port, threads, dispatcher, **limits)``.
     Thread safe: ``start``, ``stop``."""

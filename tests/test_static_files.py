@@ -262,22 +262,15 @@ def test_route_files_rejects_prefix_without_leading_slash(tree):
         srv.stop()
 
 
-def test_route_files_rejects_missing_directory(tree):
-    """A directory that does not exist: ValueError."""
+@pytest.mark.parametrize("path", [("does-not-exist",), ("www", "a.txt")],
+                         ids=["missing-directory", "regular-file"])
+def test_route_files_rejects_what_is_not_a_directory(tree, path):
+    """A directory that does not exist, or a path naming a regular file:
+    ValueError."""
     srv = HttpServer(app, port=0, threads=0)
     try:
         with pytest.raises(ValueError):
-            srv.route_files("/s", str(tree / "does-not-exist"))
-    finally:
-        srv.stop()
-
-
-def test_route_files_rejects_a_regular_file_as_directory(tree):
-    """A path naming a regular file is not an existing directory: ValueError."""
-    srv = HttpServer(app, port=0, threads=0)
-    try:
-        with pytest.raises(ValueError):
-            srv.route_files("/s", str(tree / "www" / "a.txt"))
+            srv.route_files("/s", str(tree.joinpath(*path)))
     finally:
         srv.stop()
 
