@@ -11,6 +11,7 @@ cdef enum:
     FAST_SLOW = -1      # nothing: run handle_event() with the GIL
     FAST_DONE = 0       # fully handled
     FAST_PROCESS = 1    # bytes were read: run after_fast() with the GIL
+    FAST_BREAK = 2      # fully handled, but the loop must return to Python now
 
 cdef enum:
     CH_NEW = -1     # never added to a dispatcher

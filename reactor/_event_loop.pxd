@@ -1,4 +1,5 @@
 # EventLoop: one per thread; owns a dispatcher, a channel map and timers.
+from cpython.ref cimport PyObject
 from reactor._sync cimport Mutex
 from reactor._channel cimport Channel, ChannelMap
 from reactor._dispatcher cimport EventDispatcher
@@ -26,6 +27,9 @@ cdef class EventLoop:
     cdef unsigned long long _timer_seq
     cdef unsigned long long _chan_gen    # last registration number given to a channel
     cdef unsigned long long _qs          # quiescent-state counter: odd while waiting (atomic)
+    cdef PyObject **_batch_objs       # per fired event: its channel (run/poll batch)
+    cdef unsigned long long *_batch_gens  # ... and its registration number
+    cdef int _batch_cap
     cdef Py_ssize_t _stale_timers    # heap entries of cancelled or re-filed timers
     cdef unsigned long _thread_id
     cdef int _wake_rfd
@@ -43,6 +47,8 @@ cdef class EventLoop:
     cdef unsigned long long quiescent_count(self) noexcept nogil
     cdef int _check_thread(self, str what) except -1
     cdef int _check_open(self) except -1
+    cdef int _grow_batch(self, int cap) except -1
+    cdef int _iterate(self, bint bounded, double deadline) except -1
     cdef int update_channel_c(self, Channel ch) except -1
     cdef int remove_channel_c(self, Channel ch) except -1
     cdef void _lock(self)

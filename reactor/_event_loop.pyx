@@ -17,7 +17,8 @@ import os
 
 from libc.stdint cimport uint64_t
 from cpython.ref cimport PyObject
-from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
+from libc.math cimport ceil
 from reactor.includes.config cimport REACTOR_DEBUG
 from reactor.includes.posix_extra cimport (
     eventfd, EFD_NONBLOCK, EFD_CLOEXEC, read as c_read, write as c_write,
@@ -25,7 +26,7 @@ from reactor.includes.posix_extra cimport (
 from reactor._sync cimport Mutex
 from reactor._channel cimport (
     Channel, ChannelMap, CH_NEW, CH_ADDED, CH_DELETED, EV_NONE, EV_READ, FAST_DONE, FAST_PROCESS,
-    FAST_SLOW)
+    FAST_SLOW, FAST_BREAK)
 from reactor._dispatcher cimport EventDispatcher
 from reactor._dispatcher import make_dispatcher
 
@@ -163,6 +164,8 @@ cdef class EventLoop:
     def __dealloc__(self):
         if not self._closed and self._wake_rfd >= 0:
             c_close(self._wake_rfd)
+        PyMem_Free(self._batch_objs)
+        PyMem_Free(self._batch_gens)
 
     # ---- thread checks ---------------------------------------------------
 
@@ -228,17 +231,6 @@ cdef class EventLoop:
         (compiled connections read, and answer static routes, there); only
         events that need Python are then handled with the GIL, once per batch.
         """
-        cdef int n, i, fd, timeout, code
-        cdef bint all_done
-        cdef double next_deadline, wait_s
-        cdef int wake = self._wake_rfd
-        cdef EventDispatcher disp = self.dispatcher
-        cdef ChannelMap cmap = self.channel_map
-        cdef object ch
-        cdef PyObject *p
-        cdef PyObject **objs = NULL
-        cdef unsigned long long *gens = NULL
-        cdef int objs_cap = 0
         self._check_open()
         if self._looping:
             raise RuntimeError("EventLoop %r is already running" % self.name)
@@ -246,86 +238,168 @@ cdef class EventLoop:
         self._looping = True
         try:
             while not self._quit:
-                timeout = self._next_timeout_ms()
-                self._check_open()
-                disp._prepare()
-                if objs_cap < disp.fired_cap:
-                    PyMem_Free(objs)
-                    PyMem_Free(gens)
-                    objs_cap = 0
-                    objs = <PyObject **>PyMem_Malloc(disp.fired_cap * sizeof(PyObject *))
-                    gens = <unsigned long long *>PyMem_Malloc(
-                        disp.fired_cap * sizeof(unsigned long long))
-                    if objs == NULL or gens == NULL:
-                        raise MemoryError()
-                    objs_cap = disp.fired_cap
-                next_deadline = (<_HeapEntry>self._timers[0]).when if self._timers else 0.0
-                with nogil:
-                    # waits, then lets each fired channel handle its event
-                    # without the GIL; touches only the dispatcher's fired
-                    # arrays, the channel map and the channels' C state, all
-                    # owned by this loop thread.  While every event is fully
-                    # handled here (static routes) and no timer is due, it
-                    # keeps looping without ever taking the GIL.
-                    while True:
-                        qs_bump(self._qs)       # odd: asleep, holding nothing shared
-                        n = disp.wait_nogil(timeout)
-                        qs_bump(self._qs)
-                        if n <= 0:
-                            break       # a timeout (timers / functors due) or an error
-                        all_done = True
-                        for i in range(n):
-                            fd = disp.fired_fd[i]
-                            p = cmap.lookup(fd) if fd != wake else NULL
-                            objs[i] = p
-                            if p != NULL:
-                                gens[i] = (<Channel>p)._gen
-                            code = FAST_SLOW
-                            if p != NULL and (<Channel>p).fast_ok:
-                                code = (<Channel>p).fast_event(disp.fired_events[i])
-                                if code == FAST_DONE:
-                                    objs[i] = NULL
-                                elif code == FAST_PROCESS:
-                                    disp.fired_events[i] = -1
-                            if code != FAST_DONE:
-                                all_done = False    # the wakeup fd or a Python event
-                        if not all_done or self._quit:
-                            break
-                        if next_deadline > 0:
-                            wait_s = next_deadline - monotonic()
-                            if wait_s <= 0:
-                                break   # a timer is due: run it with the GIL
-                            timeout = <int>(min(wait_s, 2000000.0) * 1000.0) + 1
-                n = disp.check_result(n)
-                self.cached_now = monotonic()
-                for i in range(n):
-                    fd = disp.fired_fd[i]
-                    if fd == wake:
-                        self._handle_wakeup()
-                        continue
-                    p = objs[i]
-                    if p == NULL or cmap.lookup(fd) != p or (<Channel>p)._gen != gens[i]:
-                        # handled, or closed earlier in this batch; a new
-                        # channel on the same fd (even one at the same address)
-                        # has a new registration number and never gets the
-                        # event of the old one
-                        continue
-                    ch = <object>p
-                    try:
-                        if disp.fired_events[i] == -1:
-                            (<Channel>ch).after_fast()
-                        else:
-                            (<Channel>ch).handle_event(disp.fired_events[i])
-                    except Exception:
-                        log.exception("unhandled error in %r", ch)
-                if self._timers:
-                    self._run_timers()
-                self._do_pending()
+                self._iterate(False, 0.0)
         finally:
-            PyMem_Free(objs)
-            PyMem_Free(gens)
             self._quit = False
             self._looping = False
+
+    def poll(self, timeout=None):
+        """Run one iteration and return: wait at most ``timeout`` seconds
+        (None: until an event, a due timer or a queued functor; 0: do not
+        wait), handle what fired, run due timers, pending channel changes and
+        functors.  The calling thread becomes the loop's thread.
+
+        The deadline holds inside the GIL-released part too: events answered
+        there without Python (static routes) do not keep the call past it.
+        This is what lets another scheduler drive the loop (the asyncio
+        selector in ``reactor._selector``).  Returns the number of events
+        that fired.  Not re-entrant: RuntimeError while the loop runs."""
+        cdef double t
+        self._check_open()
+        if self._looping:
+            raise RuntimeError("EventLoop %r is already running" % self.name)
+        if timeout is None:
+            t = -1.0
+        else:
+            t = timeout
+            if t != t:
+                raise ValueError("poll timeout is NaN")
+            if t < 0:
+                t = 0.0
+        self._thread_id = pthread_self()
+        self._looping = True
+        try:
+            return self._iterate(t >= 0, monotonic() + t if t > 0 else 0.0)
+        finally:
+            self._quit = False
+            self._looping = False
+
+    cdef int _grow_batch(self, int cap) except -1:
+        cdef PyObject **objs
+        cdef unsigned long long *gens
+        if self._batch_cap >= cap:
+            return 0
+        objs = <PyObject **>PyMem_Realloc(self._batch_objs, cap * sizeof(PyObject *))
+        if objs == NULL:
+            raise MemoryError()
+        self._batch_objs = objs
+        gens = <unsigned long long *>PyMem_Realloc(self._batch_gens,
+                                                   cap * sizeof(unsigned long long))
+        if gens == NULL:
+            raise MemoryError()
+        self._batch_gens = gens
+        self._batch_cap = cap
+        return 0
+
+    cdef int _iterate(self, bint bounded, double deadline) except -1:
+        """One iteration (see ``run``); with ``bounded``, never wait past the
+        monotonic ``deadline`` (0: do not wait at all).  Returns the number
+        of fired events."""
+        cdef int n, i, fd, timeout, code
+        cdef bint all_done, has_deadline
+        cdef double next_deadline, wait_s
+        cdef int wake = self._wake_rfd
+        cdef EventDispatcher disp = self.dispatcher
+        cdef ChannelMap cmap = self.channel_map
+        cdef object ch
+        cdef PyObject *p
+        cdef PyObject **objs
+        cdef unsigned long long *gens
+        timeout = self._next_timeout_ms()
+        self._check_open()
+        disp._prepare()
+        self._grow_batch(disp.fired_cap)
+        objs = self._batch_objs
+        gens = self._batch_gens
+        has_deadline = self._timers
+        next_deadline = (<_HeapEntry>self._timers[0]).when if has_deadline else 0.0
+        if bounded:
+            # the caller's deadline, when it comes first
+            if deadline <= 0:
+                timeout = 0
+            else:
+                wait_s = deadline - monotonic()
+                i = 0 if wait_s <= 0 else <int>ceil(min(wait_s, 2000000.0) * 1000.0)
+                if timeout < 0 or i < timeout:
+                    timeout = i
+            if not has_deadline or deadline < next_deadline:
+                next_deadline = deadline
+            has_deadline = True
+        while True:
+            with nogil:
+                # waits, then lets each fired channel handle its event
+                # without the GIL; touches only the dispatcher's fired
+                # arrays, the channel map and the channels' C state, all
+                # owned by this loop thread.  While every event is fully
+                # handled here (static routes) and no deadline is due, it
+                # keeps looping without ever taking the GIL.
+                while True:
+                    qs_bump(self._qs)       # odd: asleep, holding nothing shared
+                    n = disp.wait_nogil(timeout)
+                    qs_bump(self._qs)
+                    if n <= 0:
+                        break       # a timeout (timers / functors due) or an error
+                    all_done = True
+                    for i in range(n):
+                        fd = disp.fired_fd[i]
+                        p = cmap.lookup(fd) if fd != wake else NULL
+                        objs[i] = p
+                        if p != NULL:
+                            gens[i] = (<Channel>p)._gen
+                        code = FAST_SLOW
+                        if p != NULL and (<Channel>p).fast_ok:
+                            code = (<Channel>p).fast_event(disp.fired_events[i])
+                            if code == FAST_DONE or code == FAST_BREAK:
+                                objs[i] = NULL
+                            elif code == FAST_PROCESS:
+                                disp.fired_events[i] = -1
+                        if code != FAST_DONE:
+                            all_done = False    # the wakeup fd, a Python event or a break
+                    if not all_done or self._quit:
+                        break
+                    if has_deadline:
+                        wait_s = next_deadline - monotonic()
+                        if wait_s <= 0:
+                            break   # a timer or the caller's deadline is due
+                        timeout = <int>ceil(min(wait_s, 2000000.0) * 1000.0)
+            if n == -EINTR and bounded and deadline > 0:
+                # a signal: run its Python handler (which may raise), then
+                # wait out the rest of the caller's time (PEP 475)
+                disp.check_result(n)
+                wait_s = deadline - monotonic()
+                if wait_s > 0:
+                    timeout = self._next_timeout_ms()
+                    i = <int>ceil(min(wait_s, 2000000.0) * 1000.0)
+                    if timeout < 0 or i < timeout:
+                        timeout = i
+                    continue
+            break
+        n = disp.check_result(n)
+        self.cached_now = monotonic()
+        for i in range(n):
+            fd = disp.fired_fd[i]
+            if fd == wake:
+                self._handle_wakeup()
+                continue
+            p = objs[i]
+            if p == NULL or cmap.lookup(fd) != p or (<Channel>p)._gen != gens[i]:
+                # handled, or closed earlier in this batch; a new
+                # channel on the same fd (even one at the same address)
+                # has a new registration number and never gets the
+                # event of the old one
+                continue
+            ch = <object>p
+            try:
+                if disp.fired_events[i] == -1:
+                    (<Channel>ch).after_fast()
+                else:
+                    (<Channel>ch).handle_event(disp.fired_events[i])
+            except Exception:
+                log.exception("unhandled error in %r", ch)
+        if self._timers:
+            self._run_timers()
+        self._do_pending()
+        return n
 
     def run_once(self, timeout=0):
         """Run a single iteration waiting at most ``timeout`` seconds (tests)."""

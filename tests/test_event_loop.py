@@ -593,3 +593,113 @@ def test_unclosed_loop_releases_fds_when_collected(dispatcher):
         lp = EventLoop(dispatcher)
         del lp
     gc.collect()                        # the autouse check counts the fds
+
+
+# ---- poll(timeout): one iteration under the caller's deadline ---------------------
+
+def test_poll_zero_does_not_wait_and_runs_functors(loop):
+    calls = []
+    loop.queue_in_loop(lambda: calls.append("f"))
+    t0 = time.monotonic()
+    assert loop.poll(0) == 0
+    assert calls == ["f"]
+    loop.run_after(10, lambda: calls.append("late"))
+    assert loop.poll(0) == 0
+    assert time.monotonic() - t0 < 0.5
+    assert calls == ["f"] and not loop.running
+
+
+@pytest.mark.parametrize("timeout", [0.02, 0.15])
+def test_poll_waits_for_its_timeout_not_longer(loop, timeout):
+    loop.run_after(30, lambda: None)            # the loop's own deadline is later
+    t0 = time.monotonic()
+    loop.poll(timeout)
+    took = time.monotonic() - t0
+    assert timeout <= took < timeout + 0.1
+
+
+def test_poll_returns_at_the_first_timer_before_its_timeout(loop):
+    fired = []
+    loop.run_after(0.03, lambda: fired.append(time.monotonic()))
+    t0 = time.monotonic()
+    loop.poll(5)
+    assert fired and time.monotonic() - t0 < 1.0
+
+
+def test_poll_none_returns_when_another_thread_queues(loop):
+    calls = []
+    t = threading.Timer(0.05, lambda: loop.queue_in_loop(lambda: calls.append("x")))
+    t.start()
+    t0 = time.monotonic()
+    while not calls and time.monotonic() - t0 < 5:
+        loop.poll(None)
+    t.join()
+    assert calls == ["x"]
+
+
+def test_poll_reports_events_and_is_not_reentrant(loop):
+    a, b = socket.socketpair()
+    errors = []
+
+    def on_read():
+        a.recv(100)
+        try:
+            loop.poll(0)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    ch = Channel(loop, a.fileno(), read_callback=on_read)
+    ch.enable_reading()
+    try:
+        b.send(b"x")
+        assert loop.poll(1) == 1
+        assert len(errors) == 1 and "already running" in str(errors[0])
+        with pytest.raises(ValueError):
+            loop.poll(float("nan"))
+    finally:
+        ch.remove()
+        a.close()
+        b.close()
+
+
+def test_poll_deadline_holds_under_a_flood_of_static_requests():
+    """A static route answered in C never returns to Python by itself: poll()
+    must still come back at the caller's deadline while a client floods it
+    (asyncio's timers depend on this)."""
+    import subprocess
+    import sys
+    import textwrap
+    from reactor import HttpServer
+    server = HttpServer(port=0, threads=0)
+    server.route_static("/s", b"static")
+    server._prepare_run()
+    server.tcp.start()          # threads=0: this thread's loop accepts and serves
+    loop = server.tcp.loop
+    client = textwrap.dedent('''
+        import socket, sys, time
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        req = b"GET /s HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" * 64
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            s.sendall(req)
+            got = 0
+            while got < 64:
+                got += s.recv(1 << 16).count(b"static")
+    ''')
+    proc = subprocess.Popen([sys.executable, "-c", client, str(server.port)])
+    try:
+        served = lambda: sum(s.stats()["requests"] for s in server.loop_states.values())
+        t0 = time.monotonic()
+        while served() < 1000 and time.monotonic() - t0 < 5:
+            loop.poll(0.01)
+        assert served() >= 1000, "the flood did not start"
+        worst = 0.0
+        for _ in range(30):
+            t = time.monotonic()
+            loop.poll(0.01)
+            worst = max(worst, time.monotonic() - t)
+        assert worst < 0.1, "poll(0.01) took %.3f s under the flood" % worst
+    finally:
+        proc.kill()
+        proc.wait()
+        server.tcp.stop()
