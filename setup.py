@@ -43,6 +43,7 @@ C_DEPS = {
     "reactor._http_config": ["csrc/static_files.c"],
     "reactor._http_request": ["csrc/http_parser.c"],
     "reactor._wsgi": ["csrc/http_parser.c"],
+    "reactor._asgi": ["csrc/http_parser.c"],
 }
 
 macros = [("REACTOR_DEBUG", "1" if DEBUG else "0")]

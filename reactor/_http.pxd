@@ -105,6 +105,7 @@ cdef class HttpConnection(TcpConnection):
     cdef bint stream_chunked
     cdef long long stream_left       # declared Content-Length left, -1 if none
     cdef public unsigned long long requests
+    cdef public object peer_gone_callback   # called once when the client leaves mid-response
     cdef bint _idle_flag             # the deadline in force is the keep-alive one
     cdef bint abort_after_write
     cdef bint lingering
@@ -118,6 +119,7 @@ cdef class HttpConnection(TcpConnection):
     cdef int _log_stream_end(self) except -1
     cdef int _log_error(self, int status, long long sent, object info) except -1
     cdef object _partial_request(self)
+    cdef int _peer_gone(self) except -1
     cdef int _abort_stream(self, object body) except -1
     cdef int _close_iterable(self, object body) except -1
     cdef int _log_access(self, HttpRequest req, int status, long long size,

@@ -638,8 +638,21 @@ cdef class HttpConnection(TcpConnection):
                 (self.hstate == H_HEAD and self.input_buffer.readable() and self.paused)):
             self.peer_closed = True
             self._set_reading(False)
+            self._peer_gone()
             return 0
         self._handle_close()
+        return 0
+
+    cdef int _peer_gone(self) except -1:
+        # the client closed (or half-closed) while its response was being
+        # produced or sent: tell whoever produces it (ASGI's http.disconnect)
+        cdef object cb = self.peer_gone_callback
+        if cb is not None:
+            self.peer_gone_callback = None
+            try:
+                cb()
+            except Exception:
+                log.exception("peer_gone_callback %r failed", cb)
         return 0
 
     cdef int _handle_close(self) except -1:
@@ -649,6 +662,7 @@ cdef class HttpConnection(TcpConnection):
         self.lstate.connections.discard(self)
         self._release_file()
         self._drop_spools()
+        self._peer_gone()
         it = self.stream
         self.stream = None
         if it is not None:

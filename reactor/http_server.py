@@ -344,11 +344,15 @@ class HttpServer:
                                 busy, self.graceful_timeout)
                 for s in states:
                     s.loop.run_in_loop(s.close_all)
-                loop.stop()
+                self._drained()
             else:
                 loop.run_after(0.02, check)
 
         check()
+
+    def _drained(self):
+        # the graceful stop is over (base loop thread): end the base loop's run
+        self.tcp.loop.stop()
 
     def stop(self, timeout=None):
         """Graceful stop: no new connections, in-flight requests finish (with
