@@ -46,6 +46,21 @@ from reactor.supervisor import run
 
 __version__ = "0.1.0"
 
+
+def new_event_loop():
+    """A new asyncio event loop whose selector is a reactor EventLoop (see
+    ``reactor.asgi``): ``asyncio.run(main(), loop_factory=reactor.new_event_loop)``."""
+    from reactor.asgi import new_event_loop as make
+    return make()
+
+
+def __getattr__(name):
+    # asyncio is imported only by those who use ASGI
+    if name in ("ASGIServer", "ReactorEventLoop"):
+        import reactor.asgi
+        return getattr(reactor.asgi, name)
+    raise AttributeError("module 'reactor' has no attribute %r" % name)
+
 __all__ = [
     "Mutex", "Cond", "Buffer", "Channel", "ChannelMap", "READ", "WRITE",
     "EventDispatcher", "EpollDispatcher", "PollDispatcher", "make_dispatcher",
@@ -53,4 +68,5 @@ __all__ = [
     "Acceptor", "TcpConnection", "TcpServer",
     "HttpServer", "HttpRequest", "HttpResponse", "Headers", "HttpParseError",
     "Config", "run", "TlsContext", "tls_available", "tls_library",
+    "ASGIServer", "ReactorEventLoop", "new_event_loop",
 ]

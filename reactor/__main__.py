@@ -46,7 +46,8 @@ def build_parser():
                     "add/remove a worker. Every option can also be set as REACTOR_<NAME> "
                     "in the environment or in a --config file.")
     ap.add_argument("app", nargs="?",
-                    help="WSGI application as module:attr (module:factory() calls a factory)")
+                    help="WSGI or ASGI application as module:attr (module:factory() calls a "
+                         "factory; --interface says which, default auto)")
     ap.add_argument("--version", action="version", version="reactor %s" % reactor.__version__,
                     help="print the version and exit")
     for f in dataclasses.fields(Config):
@@ -158,11 +159,17 @@ def _banner(cfg):
             what = str(cfg.app) + (" and files at " + mounts if mounts else "")
         else:
             what = "files at " + mounts if mounts else "the demo"
-        extra = "" if cfg.app is None else ", %d handler threads" % cfg.handler_threads
-        print("reactor: serving %s on %s (%d worker%s x %d sub-reactor threads%s, %s)"
-              % (what, urls, cfg.workers, "" if cfg.workers == 1 else "s", cfg.sub_reactors(), extra,
-                 cfg.dispatcher or os.environ.get("REACTOR_DISPATCHER") or "epoll"),
-              file=sys.stderr, flush=True)
+        workers = "%d worker%s" % (cfg.workers, "" if cfg.workers == 1 else "s")
+        if cfg.interface in ("asgi3", "asgi2"):
+            how = "%s x asyncio on one thread, %s" % (workers, cfg.interface.upper())
+        else:
+            extra = "" if cfg.app is None else ", %d handler threads" % cfg.handler_threads
+            if cfg.app is not None and cfg.interface == "auto":
+                extra += " if WSGI; ASGI apps: asyncio on one thread"
+            how = "%s x %d sub-reactor threads%s, %s" % (
+                workers, cfg.sub_reactors(), extra,
+                cfg.dispatcher or os.environ.get("REACTOR_DISPATCHER") or "epoll")
+        print("reactor: serving %s on %s (%s)" % (what, urls, how), file=sys.stderr, flush=True)
     return announce
 
 

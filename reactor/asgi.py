@@ -186,13 +186,13 @@ class _Lifespan:
 class ASGIServer:
     """Serve an ASGI app: ``ASGIServer(app, host, port, interface="auto",
     lifespan="auto", root_path="", forwarded_allow_ips="127.0.0.1",
-    max_tasks=0, **http_options)``.
+    backpressure=1024, **http_options)``.
 
     ``http_options`` are HttpServer's (limits, timeouts, TLS, access log,
     ``sockets``, ``graceful_timeout``); there are no sub-reactor threads
     (``threads`` is 0: one thread runs the acceptor, the connections and
-    asyncio).  ``max_tasks`` > 0 caps the app tasks in flight: requests over
-    it wait their turn.  ``root_path`` is the scope's ``root_path`` and
+    asyncio).  ``backpressure`` > 0 caps the app tasks in flight: requests
+    over it wait their turn, and their connections are not read meanwhile.  ``root_path`` is the scope's ``root_path`` and
     prefixes ``path`` and ``raw_path`` (as uvicorn does).
 
     ``serve_forever()`` runs in this thread until SIGINT/SIGTERM;
@@ -201,8 +201,8 @@ class ASGIServer:
     """
 
     def __init__(self, app, host="127.0.0.1", port=8080, *, interface="auto", lifespan="auto",
-                 root_path="", forwarded_allow_ips="127.0.0.1", max_tasks=0, threads=0,
-                 **options):
+                 root_path="", forwarded_allow_ips="127.0.0.1", backpressure=1024, threads=0,
+                 dispatcher=None, **options):
         if not callable(app):
             raise TypeError("the ASGI application must be callable, got %r" % (app,))
         if interface not in INTERFACES:
@@ -221,15 +221,18 @@ class ASGIServer:
         if threads:
             raise ValueError("an ASGIServer runs on one thread (threads=0); use more worker "
                              "processes for more cores")
-        if not isinstance(max_tasks, int) or isinstance(max_tasks, bool) or max_tasks < 0:
-            raise ValueError("max_tasks must be an int >= 0, got %r" % (max_tasks,))
+        if not isinstance(backpressure, int) or isinstance(backpressure, bool) or \
+                backpressure < 0:
+            raise ValueError("backpressure must be an int >= 0, got %r" % (backpressure,))
         _check_root_path(root_path)
         self.app = app
         self.interface = interface
         self.lifespan = lifespan
         self.root_path = root_path
         self.forwarded_allow_ips = forwarded_allow_ips
-        self.max_tasks = max_tasks
+        self.backpressure = backpressure
+        # the loop is the selector's own EventLoop (epoll); ``dispatcher`` is
+        # accepted for the common CLI options and not used
         self.http = HttpServer(None, host, port, 0, **options)
         self.state = {}
         self.core = None
@@ -270,7 +273,7 @@ class ASGIServer:
             http.tcp.address, None)
         self.core = ASGICore(self.app, loop, (host, port), self.root_path,
                              "https" if http.tls is not None else "http",
-                             self.forwarded_allow_ips, self.state, self.max_tasks)
+                             self.forwarded_allow_ips, self.state, self.backpressure)
         http.config.handler = self.core
         http.tcp.loop = rloop          # accept and serve on the selector's loop
         http.tcp._own_loop = False

@@ -232,7 +232,21 @@ class Config:
         help="directory to import APP from (default: the current directory)"))
     root_path: str = field(default="", metadata=_opt(
         "--root-path", kind="str", metavar="PATH",
-        help="WSGI SCRIPT_NAME prefix the app is mounted under (starts with '/')"))
+        help="the prefix the app is mounted under (starts with '/'): WSGI's SCRIPT_NAME, "
+             "ASGI's root_path (prefixed to path, as uvicorn does)"))
+    interface: str = field(default="auto", metadata=_opt(
+        "--interface", kind="str", choices=["auto", "wsgi", "asgi3", "asgi2"],
+        help="how to call APP (default auto: a coroutine function, or an object whose "
+             "__call__ is one, is ASGI 3; a class with an async __call__ is ASGI 2; "
+             "anything else is WSGI)"))
+    lifespan: str = field(default="auto", metadata=_opt(
+        "--lifespan", kind="str", choices=["auto", "on", "off"],
+        help="ASGI lifespan events (default auto: used if the app supports them; on: an "
+             "app that fails them stops the start; off: never sent)"))
+    backpressure: int = field(default=1024, metadata=_opt(
+        "--backpressure", kind="int", metavar="N",
+        help="ASGI: at most N app tasks in flight per worker; requests over it wait their "
+             "turn and their connections stop being read (default 1024; 0 = no limit)"))
     handler_warn_time: float = field(default=10.0, metadata=_opt(
         "--handler-warn-time", kind="float", metavar="S",
         help="log a handler that has been running longer than S seconds (default 10)"))
@@ -325,6 +339,7 @@ class Config:
         need(self.workers >= 1, "--workers must be >= 1, got %d" % self.workers)
         need(self.threads is None or self.threads >= 0, "--threads must be >= 0")
         need(self.handler_threads >= 0, "--handler-threads must be >= 0")
+        need(self.backpressure >= 0, "--backpressure must be >= 0")
         need(0 <= self.port <= 65535, "--port must be in 0..65535, got %d" % self.port)
         need(self.backlog > 0, "--backlog must be > 0")
         need(self.timeout >= 0, "--timeout must be >= 0 seconds")
@@ -428,6 +443,14 @@ class Config:
         """Keywords for ``HttpServer.route_files`` from the --static options."""
         return dict(list_dirs=self.list_dirs, follow_symlinks=self.follow_symlinks,
                     show_dotfiles=self.show_dotfiles, cache_control=self.static_cache_control)
+
+    def asgi_options(self):
+        """Keywords ``ASGIServer`` takes on top of ``http_options()`` (less
+        ``threads`` and ``dispatcher``: one thread, the epoll loop)."""
+        return dict(interface=self.interface if self.interface != "wsgi" else "auto",
+                    lifespan=self.lifespan, root_path=self.root_path,
+                    forwarded_allow_ips=self.forwarded_allow_ips,
+                    backpressure=self.backpressure)
 
     def wsgi_options(self):
         """Keywords ``WSGIServer`` takes on top of ``http_options()``."""

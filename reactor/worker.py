@@ -75,23 +75,33 @@ def app_traceback(exc):
     return "".join(out)
 
 
+def app_kind(app, interface):
+    """``"wsgi"`` or ``"asgi"`` for a loaded app and ``--interface``."""
+    if interface == "auto":
+        from reactor.asgi import detect_interface
+        interface = detect_interface(app)
+    return "wsgi" if interface == "wsgi" else "asgi"
+
+
 def load_application(config):
-    """The handler-or-app to serve: ``("wsgi", app)`` or ``("demo", None)``.
-    SystemExit(BOOT_ERROR) after printing the app's error."""
+    """The handler-or-app to serve: ``("wsgi", app)``, ``("asgi", app)``,
+    ``("demo", None)`` or ``("files", None)``.  SystemExit(BOOT_ERROR) after
+    printing the app's error."""
     app = config.app
     if app is None:
         return ("files" if config.static else "demo"), None
     if callable(app):
-        return "wsgi", app
+        return app_kind(app, config.interface), app
     from reactor.wsgi import load_app
     try:
-        return "wsgi", load_app(app, config.app_dir)
+        app = load_app(app, config.app_dir)
     except BaseException as exc:     # the app's import may raise anything, even SystemExit
         if isinstance(exc, KeyboardInterrupt):
             raise
         sys.stderr.write("reactor: cannot load %s:\n%s" % (app, app_traceback(exc)))
         sys.stderr.flush()
         raise SystemExit(BOOT_ERROR) from None
+    return app_kind(app, config.interface), app
 
 
 def _die_with_parent():
@@ -141,7 +151,8 @@ def access_log_wanted(config):
 
 
 def build_server(config, kind, app, sockets):
-    """The server a worker runs: the demo on HttpServer, or a WSGIServer."""
+    """The server a worker runs: the demo on HttpServer, a WSGIServer or an
+    ASGIServer."""
     options = dict(config.http_options(), sockets=sockets,
                    access_log=access_log_wanted(config))
     if kind in ("demo", "files"):
@@ -153,6 +164,11 @@ def build_server(config, kind, app, sockets):
             ref = []
             server = http = HttpServer(make_demo(ref), **options)
             ref.append(server)
+    elif kind == "asgi":
+        from reactor.asgi import ASGIServer
+        options.pop("threads", None)     # one thread: the acceptor, connections and asyncio
+        server = ASGIServer(app, **config.asgi_options(), **options)
+        http = server.http
     else:
         from reactor.wsgi import WSGIServer
         server = WSGIServer(app, **config.wsgi_options(), **options)
@@ -261,6 +277,13 @@ def run_worker(config, listeners, status_fd, heartbeat, master_pid, max_requests
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    except RuntimeError as exc:
+        from reactor.asgi import LifespanError
+        if not isinstance(exc, LifespanError):
+            log.exception("worker %d failed", os.getpid())
+        else:
+            log.error("worker %d: %s", os.getpid(), exc)     # its traceback is logged
+        code = 1
     except BaseException:
         log.exception("worker %d failed", os.getpid())
         code = 1
