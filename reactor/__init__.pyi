@@ -14,6 +14,7 @@ from reactor._sync import Cond as Cond, Mutex as Mutex
 from reactor._tcp_connection import TcpConnection as TcpConnection
 from reactor._tls import TlsContext as TlsContext, tls_available as tls_available, tls_library as tls_library
 from reactor.acceptor import Acceptor as Acceptor
+from reactor.asgi import ASGIServer as ASGIServer, ReactorEventLoop as ReactorEventLoop
 from reactor.config import Config as Config
 from reactor.event_loop_thread import EventLoopThread as EventLoopThread
 from reactor.http_response import HttpResponse as HttpResponse
@@ -24,6 +25,8 @@ from reactor.thread_pool import ThreadPool as ThreadPool
 
 __version__: str
 
+def new_event_loop() -> ReactorEventLoop: ...
+
 __all__ = [
     "Mutex", "Cond", "Buffer", "Channel", "ChannelMap", "READ", "WRITE",
     "EventDispatcher", "EpollDispatcher", "PollDispatcher", "make_dispatcher",
@@ -31,4 +34,5 @@ __all__ = [
     "Acceptor", "TcpConnection", "TcpServer",
     "HttpServer", "HttpRequest", "HttpResponse", "Headers", "HttpParseError",
     "Config", "run", "TlsContext", "tls_available", "tls_library",
+    "ASGIServer", "ReactorEventLoop", "new_event_loop",
 ]

@@ -1,4 +1,5 @@
 # Stubs for reactor._http (compiled): the HTTP/1.1 connection and per-loop state.
+from collections.abc import Callable
 from typing import Any, Final, Literal, TypedDict
 
 from typing_extensions import NotRequired, disjoint_base
@@ -77,6 +78,7 @@ class HttpConnection(TcpConnection):
     methods inherited from TcpConnection."""
 
     requests: int
+    peer_gone_callback: Callable[[], object] | None
     def __init__(
         self,
         loop: EventLoop,

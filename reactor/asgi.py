@@ -202,7 +202,7 @@ class ASGIServer:
 
     def __init__(self, app, host="127.0.0.1", port=8080, *, interface="auto", lifespan="auto",
                  root_path="", forwarded_allow_ips="127.0.0.1", backpressure=1024, threads=0,
-                 dispatcher=None, **options):
+                 **options):
         if not callable(app):
             raise TypeError("the ASGI application must be callable, got %r" % (app,))
         if interface not in INTERFACES:
@@ -231,8 +231,8 @@ class ASGIServer:
         self.root_path = root_path
         self.forwarded_allow_ips = forwarded_allow_ips
         self.backpressure = backpressure
-        # the loop is the selector's own EventLoop (epoll); ``dispatcher`` is
-        # accepted for the common CLI options and not used
+        # the loop is the selector's own EventLoop (epoll): a ``dispatcher``
+        # option is accepted (the CLI passes one) but does not change it
         self.http = HttpServer(None, host, port, 0, **options)
         self.state = {}
         self.core = None

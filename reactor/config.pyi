@@ -55,6 +55,15 @@ class _WSGIExtraOptions(TypedDict):
     forwarded_allow_ips: str
     handler_warn_time: float
 
+class _ASGIExtraOptions(TypedDict):
+    """``Config.asgi_options()``: keywords ``ASGIServer`` takes on top."""
+
+    interface: str
+    lifespan: str
+    root_path: str
+    forwarded_allow_ips: str
+    backpressure: int
+
 class _FilesOptions(TypedDict):
     list_dirs: bool
     follow_symlinks: bool
@@ -115,6 +124,9 @@ class _ConfigOptions(TypedDict, total=False):
     log_level: str
     app_dir: str | None
     root_path: str
+    interface: str
+    lifespan: str
+    backpressure: int
     handler_warn_time: float
     forwarded_allow_ips: str
     config: str | None
@@ -173,6 +185,9 @@ class Config:
     log_level: str = "info"
     app_dir: str | None = None
     root_path: str = ""
+    interface: str = "auto"
+    lifespan: str = "auto"
+    backpressure: int = 1024
     handler_warn_time: float = 10.0
     forwarded_allow_ips: str = "127.0.0.1"
     config: str | None = None
@@ -189,6 +204,7 @@ class Config:
     def tls_context(self) -> TlsContext: ...
     def mounts(self) -> list[tuple[str, str]]: ...
     def files_options(self) -> _FilesOptions: ...
+    def asgi_options(self) -> _ASGIExtraOptions: ...
     def wsgi_options(self) -> _WSGIExtraOptions: ...
 
 def make_config(

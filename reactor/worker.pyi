@@ -2,10 +2,11 @@ import logging
 import mmap
 import socket
 from collections.abc import Iterable
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 from _typeshed.wsgi import WSGIApplication
 
+from reactor.asgi import ASGIServer
 from reactor.config import Config
 from reactor.http_server import HttpServer
 from reactor.listeners import Listener
@@ -28,13 +29,14 @@ class Heartbeat:
 
 def reopen_log_files() -> None: ...
 def app_traceback(exc: BaseException) -> str: ...
+def app_kind(app: object, interface: str) -> Literal["wsgi", "asgi"]: ...
 def load_application(
     config: Config,
-) -> tuple[Literal["wsgi"], WSGIApplication] | tuple[Literal["demo"], None]: ...
+) -> tuple[Literal["wsgi", "asgi"], Any] | tuple[Literal["demo", "files"], None]: ...
 def access_log_wanted(config: Config) -> bool: ...
 def build_server(
-    config: Config, kind: str, app: WSGIApplication | None, sockets: Iterable[socket.socket]
-) -> tuple[HttpServer | WSGIServer, HttpServer]: ...
+    config: Config, kind: str, app: Any, sockets: Iterable[socket.socket]
+) -> tuple[HttpServer | WSGIServer | ASGIServer, HttpServer]: ...
 def tell(fd: int, msg: bytes) -> None: ...
 def run_worker(
     config: Config,
