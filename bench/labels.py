@@ -124,10 +124,15 @@ def _reactor_cli(args):
     and W workers, each running N sub-reactors (without --workers: the installed
     reactor's default, see ``reactor_default_workers``).  ``python -m reactor
     --static PREFIX=DIR`` without an APP serves files from C (no handler threads)."""
-    threads = int_option(args, "--threads", command="reactor")
     static = option(args, "--static", None)
     app = _positional(args)
-    if static is not None and app is None:
+    asgi = option(args, "--interface", None) in ("asgi3", "asgi2")
+    # ASGI: asyncio on one thread per worker, its selector the reactor loop
+    threads = 0 if asgi else int_option(args, "--threads", command="reactor")
+    if asgi:
+        handler_threads = None
+        interface = "ASGI, asyncio on the reactor loop"
+    elif static is not None and app is None:
         handler_threads = None
         interface = "static files in C"
     else:
@@ -144,6 +149,8 @@ def _reactor_cli(args):
     else:
         processes = ["master + %s x %s" % (plural(workers, "worker"), _reactor_threads(threads))]
         facts = {"processes": workers + 1, "workers": workers, "master_process": True}
+    if asgi:
+        return _config("reactor", processes + [interface], "ASGI", app=app, threads=0, **facts)
     if handler_threads is None:
         return _config("reactor", processes + [interface], "static", static=static,
                        threads=threads, **facts)

@@ -527,6 +527,9 @@ SAVED_ARGV = [
     ("reactor-wsgi-pool", "python -m reactor bench.apps.flask_app:app --port 53024 --threads 1 "
      "--handler-threads 8 --keep-alive-timeout 60 --log-level warning",
      "reactor ({reactor_processes}, WSGI on 8 handler threads)"),
+    ("reactor-asgi", "python -m reactor bench.servers.asgi_app:app --port 41377 --interface asgi3 "
+     "--keep-alive-timeout 60 --log-level warning --lifespan off",
+     "reactor (master + 1 worker x single reactor, ASGI, asyncio on the reactor loop)"),
     ("stdlib", "python -m bench.servers.stdlib_server --port 52869",
      "stdlib ThreadingHTTPServer (1 process, thread per connection, native handler)"),
     ("stdlib-wsgiref", "python -m bench.servers.wsgiref_server --port 39843 "

@@ -255,6 +255,11 @@ def _uvicorn_asgi(port, workdir):
     return _uvicorn("asgi3")(port, workdir, ASGI_APP)
 
 
+def _reactor_asgi(port, workdir):
+    return _py("-m", "reactor", ASGI_APP, "--port", str(port), "--interface", "asgi3",
+               "--keep-alive-timeout", "60", "--log-level", "warning", "--lifespan", "off")
+
+
 def _granian_asgi(port, workdir):
     return _granian("asgi")(port, workdir, ASGI_APP)
 
@@ -285,6 +290,11 @@ _SPECS = [
           packages=("reactor-http",), check_import=True,
           description="python -m reactor APP --threads 1 with the default handler pool",
           install_hint="reactor/wsgi.py is needed; " + _REACTOR_HINT),
+    ServerSpec("reactor-asgi", _reactor_asgi, modules=("reactor.asgi",),
+               packages=("reactor-http",), check_import=True,
+               description="python -m reactor APP --interface asgi3: asyncio on one thread, "
+                           "its selector the reactor loop",
+               install_hint="reactor/asgi.py is needed; " + _REACTOR_HINT),
     ServerSpec("stdlib", _stdlib, description="http.server.ThreadingHTTPServer, HTTP/1.1"),
     _wsgi("stdlib-wsgiref", _stdlib_wsgiref, base="stdlib", hello=False,
           description="wsgiref.simple_server + ThreadingMixIn (HTTP/1.0, closes after "
