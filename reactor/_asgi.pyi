@@ -26,6 +26,9 @@ _ASGIApp = Callable[
 class ASGIProtocolError(RuntimeError):
     """The application broke the ASGI protocol."""
 
+class ClientDisconnected(OSError):
+    """``send()`` after the client closed the connection."""
+
 @disjoint_base
 class Cycle:
     """receive() and send() of one request.  Loop thread only."""

@@ -79,6 +79,11 @@ class ASGIProtocolError(RuntimeError):
     out of order)."""
 
 
+class ClientDisconnected(OSError):
+    """``send()`` after the client closed the connection (ASGI HTTP spec
+    2.4: the server raises an OSError subclass)."""
+
+
 cdef inline bytes _lower(const char *p, size_t n):
     cdef bytes b = PyBytes_FromStringAndSize(NULL, n)
     cdef char *q = PyBytes_AS_STRING(b)
@@ -219,7 +224,7 @@ cdef class Cycle:
             return
         if self.state == ST_DONE:
             if self.gone:
-                return          # the client left: what follows goes nowhere (as uvicorn)
+                raise ClientDisconnected("the client closed the connection")
             raise ASGIProtocolError("ASGI message %r sent after the response completed" % (t,))
         if t == _T_BODY:
             body = message.get("body", _EMPTY)
@@ -231,12 +236,17 @@ cdef class Cycle:
                 body = bytes(body)
             if self.state == ST_STARTED:
                 if not more:
+                    resp = HttpResponse(body, self.status, self.headers)    # may raise
                     self.state = ST_DONE
-                    self._answer(HttpResponse(body, self.status, self.headers))
+                    self._answer(resp)
                     return
-                self.stream = _Stream()
+                stream = _Stream()
+                resp = HttpResponse(stream, self.status, self.headers)      # may raise
+                self.stream = stream
                 self.state = ST_STREAMING
-                self._answer(HttpResponse(self.stream, self.status, self.headers))
+                self._answer(resp)
+            elif self.gone:
+                raise ClientDisconnected("the client closed the connection")
             await self._stream_put(body, more)
             return
         if t == _T_PATHSEND and self.state == ST_STARTED:
@@ -246,8 +256,13 @@ cdef class Cycle:
             except BaseException:
                 f.close()
                 raise
+            try:
+                resp = HttpResponse(_PathBody(f, size), self.status, self.headers)
+            except BaseException:
+                f.close()
+                raise
             self.state = ST_DONE
-            self._answer(HttpResponse(_PathBody(f, size), self.status, self.headers))
+            self._answer(resp)
             return
         raise ASGIProtocolError("unexpected ASGI message %r while the response is %s"
                                 % (t, self.state))
@@ -255,8 +270,10 @@ cdef class Cycle:
     async def _stream_put(self, bytes body, bint more):
         cdef _Stream s = self.stream
         if s.closed:
+            if self.gone:
+                raise ClientDisconnected("the client closed the connection")
             self.state = ST_DONE if not more else self.state
-            return          # the connection ended the response (HEAD, a gone client)
+            return          # the connection ended the response (a HEAD request)
         if PyBytes_GET_SIZE(body):
             s.chunks.append(body)
             s.queued += PyBytes_GET_SIZE(body)
@@ -310,8 +327,13 @@ cdef class Cycle:
                           exc, asyncio.CancelledError) else None)
         if self.state == ST_STREAMING:
             self.state = ST_DONE
-            self.stream.failed = ASGIProtocolError(why)
-            self.conn.pump()
+            if self.gone:
+                # nobody reads it: close without the connection's error log
+                self.stream.close()
+                self.conn.force_close()
+            else:
+                self.stream.failed = ASGIProtocolError(why)
+                self.conn.pump()
         elif self.state != ST_DONE:
             self.state = ST_DONE
             self._answer(HttpResponse(b"Internal Server Error\n", 500,
@@ -405,11 +427,11 @@ cdef class ASGICore:
             if trusted:
                 if h.name_len == 15 and name == b"x-forwarded-for":
                     # the client as the trusted proxy saw it: the last hop
-                    ip = value.decode("latin-1").split(",")[-1].strip()
+                    ip = value.decode("latin-1").rpartition(",")[2].strip()
                     if ip:
                         client = (ip, 0)
                 elif h.name_len == 17 and name == b"x-forwarded-proto":
-                    proto = value.decode("latin-1").split(",")[-1].strip().lower()
+                    proto = value.decode("latin-1").rpartition(",")[2].strip().lower()
                     if proto in ("http", "https"):
                         scheme = proto
         if r.path != NULL:
@@ -418,7 +440,7 @@ cdef class ASGICore:
             raw = req.path.encode("latin-1")
         path = raw.decode("latin-1")
         if "%" in path:
-            path = unquote(path, "utf-8", "surrogateescape")
+            path = unquote(path)       # UTF-8; an invalid escape gives U+FFFD, as uvicorn
         if self.root_raw:
             path = self.root_path + path
             raw = self.root_raw + raw
@@ -481,7 +503,7 @@ cdef class ASGICore:
         self.in_flight -= 1
         while self.waiting and (self.limit <= 0 or self.in_flight < self.limit):
             nxt, scope = self.waiting.popleft()
-            if nxt.gone:
-                continue
+            if nxt.conn.disconnected:
+                continue        # closed while it waited: nobody to answer
             self._start(nxt, scope)
         return None

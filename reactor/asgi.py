@@ -30,7 +30,7 @@ import logging
 import signal
 import threading
 
-from reactor._asgi import ASGI_VERSION, ASGICore, ASGIProtocolError
+from reactor._asgi import ASGI_VERSION, ASGICore, ASGIProtocolError, ClientDisconnected
 from reactor._event_loop import EventLoop
 from reactor._selector import ReactorSelector
 from reactor.http_server import HttpServer
@@ -39,7 +39,7 @@ from reactor.wsgi import _check_root_path
 log = logging.getLogger("reactor.asgi")
 
 __all__ = ["ASGIServer", "ReactorEventLoop", "new_event_loop", "detect_interface",
-           "ASGI2App", "LifespanError", "ASGIProtocolError"]
+           "ASGI2App", "LifespanError", "ASGIProtocolError", "ClientDisconnected"]
 
 INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
 LIFESPANS = ("auto", "on", "off")
@@ -268,7 +268,12 @@ class ASGIServer:
         self._stopping = False
         http = self.http
         lifespan = _Lifespan(self.app, self.lifespan, self.state)
-        await lifespan.startup()
+        try:
+            await lifespan.startup()
+        except BaseException:
+            self.http.tcp.stop()        # the listening socket goes with the failed start
+            self._loop = None
+            raise
         host, port = http.tcp.address[:2] if isinstance(http.tcp.address, tuple) else (
             http.tcp.address, None)
         self.core = ASGICore(self.app, loop, (host, port), self.root_path,

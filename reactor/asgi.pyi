@@ -5,14 +5,20 @@ from typing import Any, Literal
 
 from typing_extensions import Self, Unpack
 
-from reactor._asgi import ASGI_VERSION as ASGI_VERSION, ASGICore, ASGIProtocolError as ASGIProtocolError, _ASGIApp
+from reactor._asgi import (
+    ASGI_VERSION as ASGI_VERSION,
+    ASGICore,
+    ASGIProtocolError as ASGIProtocolError,
+    ClientDisconnected as ClientDisconnected,
+    _ASGIApp,
+)
 from reactor._event_loop import EventLoop
 from reactor.http_server import HttpServer, _ServerOptions
 
 log: logging.Logger
 
 __all__ = ["ASGIServer", "ReactorEventLoop", "new_event_loop", "detect_interface",
-           "ASGI2App", "LifespanError", "ASGIProtocolError"]
+           "ASGI2App", "LifespanError", "ASGIProtocolError", "ClientDisconnected"]
 INTERFACES: tuple[str, ...]
 LIFESPANS: tuple[str, ...]
 
