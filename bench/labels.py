@@ -127,8 +127,9 @@ def _reactor_cli(args):
     static = option(args, "--static", None)
     app = _positional(args)
     asgi = option(args, "--interface", None) in ("asgi3", "asgi2")
-    # ASGI: asyncio on one thread per worker, its selector the reactor loop
-    threads = 0 if asgi else int_option(args, "--threads", command="reactor")
+    # ASGI: asyncio on one thread per worker, its selector the reactor loop; with
+    # --threads N the connections run on N sub-reactors of their own
+    threads = int_option(args, "--threads", 0 if asgi else _REQUIRED, command="reactor")
     if asgi:
         handler_threads = None
         interface = "ASGI, asyncio on the reactor loop"
@@ -150,7 +151,8 @@ def _reactor_cli(args):
         processes = ["master + %s x %s" % (plural(workers, "worker"), _reactor_threads(threads))]
         facts = {"processes": workers + 1, "workers": workers, "master_process": True}
     if asgi:
-        return _config("reactor", processes + [interface], "ASGI", app=app, threads=0, **facts)
+        return _config("reactor", processes + [interface], "ASGI", app=app, threads=threads,
+                       **facts)
     if handler_threads is None:
         return _config("reactor", processes + [interface], "static", static=static,
                        threads=threads, **facts)

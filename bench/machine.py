@@ -9,7 +9,8 @@ from bench import wrk
 from bench.servers import find_binary
 
 PACKAGES = ("reactor-http", "gunicorn", "waitress", "uvicorn", "uvloop", "httptools",
-            "granian", "bjoern", "matplotlib", "flask", "jinja2", "werkzeug", "a2wsgi")
+            "granian", "bjoern", "matplotlib", "flask", "jinja2", "werkzeug", "a2wsgi",
+            "fastapi", "starlette", "pydantic")
 
 
 def cpu_model():

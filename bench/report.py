@@ -12,7 +12,8 @@ Each server's row carries its configuration label (``bench.labels``: workers,
 threads, loop, WSGI/ASGI/native), taken from its runs, else from the plan's
 ``labels`` in the result file.
 
-The ``vs`` column compares req/s with one reactor row (``BASELINES``), except
+The ``vs`` column compares req/s with one reactor row (the first of
+``BASELINES`` that ran: reactor-asgi in the fastapi-hello scenario), except
 where the scenario names a baseline per server (``baselines`` in the result
 file: the workers scenario): then each row shows its req/s and its CPU per
 request as ratios to reactor at the same number of workers.  The files-*
@@ -24,7 +25,7 @@ import statistics
 
 IDLE = "idle-memory"
 BASELINES = ("reactor-static", "reactor-static-t1", "reactor-native", "reactor-wsgi",
-             "reactor-files")
+             "reactor-files", "reactor-asgi")
 DEFAULT_THRESHOLD = 5.0     # percent
 
 

@@ -8,7 +8,9 @@ tree just before and after, then stop it.  The idle-memory scenario opens
 keep-alive connections from this process instead of running wrk.  The
 flask-* scenarios run a Flask app (bench/apps/flask_app.py) on every WSGI
 server and first check that the server answers exactly the bytes the app
-produces without a server.  The workers scenario runs an app doing ~100 µs
+produces without a server.  The fastapi-hello scenario does the same with a
+FastAPI app (bench/apps/fastapi_app.py) on every ASGI server (reactor-asgi,
+uvicorn, granian-asgi).  The workers scenario runs an app doing ~100 µs
 of Python per request (bench/apps/work_app.py) on reactor, gunicorn gthread,
 uvicorn and granian at --workers 1 and 2 (plus reactor in one process, no
 master) and compares each with reactor at the same --workers.  The files-1k,
@@ -52,6 +54,7 @@ BENCH_DIR = os.path.join(ROOT, "bench")
 SCRIPTS = os.path.join(BENCH_DIR, "scripts")
 DEFAULT_OUT = os.path.join(BENCH_DIR, "results")
 FLASK_APP = "bench.apps.flask_app:app"
+FASTAPI_APP = "bench.apps.fastapi_app:app"
 FILES_10M_CONNECTIONS = 8         # 10 MiB answers: enough to keep the pipe full
 _REFERENCES = {}
 
@@ -69,7 +72,8 @@ class Scenario:
     threads: bool = False             # the reactor-static --threads variants
     workers: bool = False             # the --workers 1/2 variants (bench.servers.workers_variants)
     path: str = "/"                   # the URL path wrk requests
-    app: str = None                   # a WSGI app "module:attr": every WSGI server runs it
+    app: str = None                   # an app "module:attr": its interface's servers run it
+    interface: str = "wsgi"           # the app's: "wsgi" (spec.wsgi_argv), "asgi" (spec.asgi_argv)
     needs: tuple = ()                 # modules the app needs (here and in the servers)
     file: str = None                  # files scenarios: the file of bench.files wrk fetches
     group: str = None                 # a --scenarios name that selects it with its siblings
@@ -103,7 +107,7 @@ class Scenario:
             return None
         key = (self.app, self.path)
         if key not in _REFERENCES:
-            _REFERENCES[key] = apps.reference(self.app, self.path)
+            _REFERENCES[key] = apps.reference(self.app, self.path, self.interface)
         return _REFERENCES[key]
 
 
@@ -121,6 +125,10 @@ SCENARIOS = [
     Scenario("flask-template", "Flask app, GET /template: a Jinja2 template rendering a "
              "10-row HTML table, WSGI servers, {c} connections",
              path="/template", app=FLASK_APP, needs=("flask",)),
+    Scenario("fastapi-hello", "FastAPI app, GET /: an async route returning "
+             "PlainTextResponse('Hello, World!') (13 bytes of text/plain; charset=utf-8), "
+             "ASGI servers, {c} connections",
+             path="/", app=FASTAPI_APP, interface="asgi", needs=("fastapi",)),
     Scenario("idle-memory", "server RSS per idle keep-alive connection, {n} connections",
              kind="idle"),
     Scenario("threads", "reactor route_static with --threads 0, 1, 2, 4, {c} connections",
@@ -171,7 +179,7 @@ def build_parser():
                     help="seconds of wrk warm-up before each measured run (2; 0 = none)")
     ap.add_argument("--connections", type=int, default=64,
                     help="wrk connections for plaintext, pipeline16, post4k, flask-*, "
-                    "threads, workers, files-1k, files-64k (64)")
+                    "fastapi-hello, threads, workers, files-1k, files-64k, tls-* (64)")
     ap.add_argument("--idle-connections", type=int, default=5000,
                     help="connections opened by the idle-memory scenario (5000)")
     ap.add_argument("--server-cpus", default="1", help="taskset CPU list for servers (1)")
@@ -246,7 +254,8 @@ def servers_for(scenario, wanted):
     """``(specs, skipped)`` for one scenario: who runs, who is skipped and why.
 
     Hello World scenarios take the servers with ``hello`` set; an app scenario
-    takes every WSGI server, running the app (``spec.with_app``); the workers
+    takes every server of the app's interface (WSGI: ``spec.wsgi_argv``, ASGI:
+    ``spec.asgi_argv``), running the app (``spec.with_app``); the workers
     scenario its own variants (``workers_variants``), the files scenarios the
     file servers (``files_variants``).  A server named in
     ``wanted`` that cannot take part is listed as skipped, with why, unless a
@@ -274,9 +283,12 @@ def servers_for(scenario, wanted):
         if why:
             excluded.update((s.name, why) for s in specs)
     elif scenario.app:
-        specs = [SERVERS[n].with_app(scenario.app) for n in DEFAULT_ORDER if SERVERS[n].wsgi_argv]
-        excluded.update((n, "not a WSGI server: it serves only its own Hello World")
-                        for n in DEFAULT_ORDER if not SERVERS[n].wsgi_argv)
+        asgi = scenario.interface == "asgi"
+        takes = [n for n in DEFAULT_ORDER
+                 if (SERVERS[n].asgi_argv if asgi else SERVERS[n].wsgi_argv)]
+        specs = [SERVERS[n].with_app(scenario.app) for n in takes]
+        excluded.update((n, not_an_app_server(SERVERS[n], asgi))
+                        for n in DEFAULT_ORDER if n not in takes)
     else:
         specs = [SERVERS[n] for n in DEFAULT_ORDER if SERVERS[n].hello]
         excluded.update((n, "takes part in the flask-* scenarios only")
@@ -297,6 +309,17 @@ def servers_for(scenario, wanted):
         else:
             run.append(spec)
     return run, skipped
+
+
+def not_an_app_server(spec, asgi):
+    """Why ``spec`` sits out a scenario of a WSGI (``asgi`` false) or ASGI app."""
+    if asgi:
+        return "not an ASGI server: %s" % ("it runs WSGI apps (the flask-* scenarios)"
+                                           if spec.wsgi_argv else
+                                           "it serves only its own Hello World")
+    return "not a WSGI server: %s" % ("it runs ASGI apps (the fastapi-hello scenario)"
+                                      if spec.asgi_argv else
+                                      "it serves only its own Hello World")
 
 
 def make_plan(args):

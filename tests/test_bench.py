@@ -11,7 +11,11 @@ reactor-static alone (skipped when wrk is not installed).
 The flask-* scenarios: the Flask app's reference responses, the plan (WSGI
 servers only, each running the app), the byte-exact check of a server's
 answer (against a stub server, and stdlib-wsgiref really serving the app),
-and a smoke run of flask-json on reactor-wsgi.  Configuration labels: every
+and a smoke run of flask-json on reactor-wsgi.  The fastapi-hello scenario:
+the FastAPI app's reference response (called as ASGI, without a server), the
+plan (ASGI servers only: reactor-asgi, uvicorn, granian-asgi, each running
+the app with its Hello World command otherwise), each of the three really
+serving it byte for byte, and a smoke run of all three.  Configuration labels: every
 server's launch command is labelled, checked against argv lists saved from a
 smoke run (``SAVED_ARGV``); a command missing a knob is refused; the labels
 reach the table, the chart and --compare.
@@ -223,6 +227,9 @@ def test_baseline_prefers_reactor_static():
     summary = report.summarize([wrk_run("reactor-native", 10, 1, 10),
                                 wrk_run("uvicorn", 5, 1, 5)])["plaintext"]
     assert report.baseline_of(summary) == "reactor-native"
+    summary = report.summarize([wrk_run("uvicorn", 5, 1, 5, scenario="fastapi-hello"),
+                                wrk_run("reactor-asgi", 6, 1, 6, scenario="fastapi-hello")])
+    assert report.baseline_of(summary["fastapi-hello"]) == "reactor-asgi"
     assert report.baseline_of({}) is None
 
 
@@ -419,14 +426,16 @@ def test_flask_scenarios_take_every_wsgi_server_running_the_app():
     assert skipped == {"uvicorn-wsgi": "takes part in the flask-* scenarios only"}
 
 
-def test_flask_scenario_without_flask_skips_everyone(monkeypatch):
-    scenario = bench_run.SCENARIO_BY_NAME["flask-template"]
+@pytest.mark.parametrize("scenario_name, server", [("flask-template", "reactor-wsgi"),
+                                                   ("fastapi-hello", "uvicorn")])
+def test_app_scenario_without_its_framework_skips_everyone(monkeypatch, scenario_name, server):
+    scenario = bench_run.SCENARIO_BY_NAME[scenario_name]
     monkeypatch.setattr(scenario, "needs", ("no_such_module_for_bench",))
-    specs, skipped = bench_run.servers_for(scenario, {"reactor-wsgi"})
+    specs, skipped = bench_run.servers_for(scenario, {server})
     assert specs == []
-    assert skipped["reactor-wsgi"] in ("module no_such_module_for_bench not importable "
-                                       "(pip install no_such_module_for_bench)",
-                                       SERVERS["reactor-wsgi"].unavailable_reason())
+    assert skipped[server] in ("module no_such_module_for_bench not importable "
+                               "(pip install no_such_module_for_bench)",
+                               SERVERS[server].unavailable_reason())
 
 
 class _StubHandler(http.server.BaseHTTPRequestHandler):
@@ -512,6 +521,97 @@ def test_stdlib_wsgiref_serves_the_flask_app_identically():
     assert not srv.alive()
 
 
+# ---- the FastAPI app and the fastapi-hello scenario ---------------------------------------
+
+FASTAPI_APP = "bench.apps.fastapi_app:app"
+ASGI_SERVERS = ["reactor-asgi", "reactor-asgi-t1", "uvicorn", "granian-asgi"]
+
+
+def test_fastapi_reference_response():
+    pytest.importorskip("fastapi")
+    ref = apps.reference(FASTAPI_APP, "/", interface="asgi")
+    assert (ref.status, ref.content_type, ref.body) == ("200 OK", "text/plain; charset=utf-8",
+                                                        b"Hello, World!")
+    assert ref == apps.reference(FASTAPI_APP, "/", "asgi")              # deterministic
+    assert apps.reference(FASTAPI_APP, "/nope", "asgi").status_code == 404
+    # the bench's own ASGI Hello World answers the same bytes, without the charset
+    hello = apps.reference("bench.servers.asgi_app:app", "/", "asgi")
+    assert (hello.body, hello.content_type) == (ref.body, "text/plain")
+    with pytest.raises(ValueError, match="interface must be wsgi or asgi"):
+        apps.reference(FASTAPI_APP, "/", "asgi2")
+
+
+def test_fastapi_scenario_takes_every_asgi_server_running_the_app():
+    scenario = bench_run.SCENARIO_BY_NAME["fastapi-hello"]
+    assert (scenario.path, scenario.app, scenario.interface) == ("/", FASTAPI_APP, "asgi")
+    assert scenario.needs == ("fastapi",)
+    specs, skipped = bench_run.servers_for(scenario, set())
+    assert sorted([s.name for s in specs] + list(skipped)) == sorted(ASGI_SERVERS)
+    for spec in specs:
+        argv = spec.argv(8080, "/tmp/x")
+        assert spec.app == FASTAPI_APP and FASTAPI_APP in argv
+        # the same command as in plaintext, the app swapped
+        hello = SERVERS[spec.name].argv(8080, "/tmp/x")
+        assert [a for a in argv if a != FASTAPI_APP] == \
+            [a for a in hello if a != "bench.servers.asgi_app:app"]
+    # named servers that cannot run an ASGI app are listed as skipped
+    specs, skipped = bench_run.servers_for(scenario, {"reactor-asgi", "uvicorn", "reactor-wsgi",
+                                                      "reactor-static", "granian-wsgi"})
+    assert skipped.pop("reactor-wsgi") == ("not an ASGI server: it runs WSGI apps "
+                                           "(the flask-* scenarios)")
+    assert skipped.pop("granian-wsgi").startswith("not an ASGI server")
+    assert skipped.pop("reactor-static") == ("not an ASGI server: it serves only its own "
+                                             "Hello World")
+    assert sorted([s.name for s in specs] + list(skipped)) == ["reactor-asgi", "uvicorn"]
+    # and the WSGI app scenarios say why the ASGI servers sit out
+    _, skipped = bench_run.servers_for(bench_run.SCENARIO_BY_NAME["flask-json"],
+                                       {"reactor-asgi", "granian-asgi"})
+    assert skipped == {n: "not a WSGI server: it runs ASGI apps (the fastapi-hello scenario)"
+                       for n in ("reactor-asgi", "granian-asgi")}
+    # variants that serve something of their own take no app
+    from bench.servers import files_variants, tls_variants
+    assert not [s.name for s in files_variants() + tls_variants() if s.asgi_argv or s.wsgi_argv]
+    with pytest.raises(ValueError, match="runs no app but its own"):
+        SERVERS["reactor-static"].with_app(FASTAPI_APP)
+
+
+@pytest.mark.parametrize("server", ASGI_SERVERS)
+def test_asgi_servers_serve_the_fastapi_app_identically(server):
+    pytest.importorskip("fastapi")
+    from bench.launcher import RunningServer
+    reason = SERVERS[server].unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    spec = SERVERS[server].with_app(FASTAPI_APP)
+    with RunningServer(spec, server_cpus=None, cwd=ROOT, env=bench_run.child_env()) as srv:
+        srv.wait_ready()
+        ref = apps.reference(FASTAPI_APP, "/", "asgi")
+        check = bench_run.check_response(srv.port, ref, spec.name)
+        assert check == dict(ref.as_dict(), identical=True)
+        with pytest.raises(ServerError, match="status 404, expected 200"):     # not a stub
+            bench_run.check_response(srv.port, apps.Reference("/nope", "200 OK",
+                                                              ref.content_type, ref.body),
+                                     spec.name)
+    assert not srv.alive()
+
+
+def test_result_file_records_the_fastapi_check():
+    pytest.importorskip("fastapi")
+    args = bench_run.build_parser().parse_args(
+        ["--scenarios", "fastapi-hello", "--servers", ",".join(ASGI_SERVERS),
+         "--server-cpus", "0", "--client-cpus", "0"])
+    plan = bench_run.make_plan(args)
+    result = bench_run.new_result(args, [], plan)
+    info = result["scenarios"]["fastapi-hello"]
+    assert sorted(info["servers"] + list(info["skipped"])) == sorted(ASGI_SERVERS)
+    assert info["path"] == "/" and info["app"] == FASTAPI_APP
+    assert info["check"] == apps.reference(FASTAPI_APP, "/", "asgi").as_dict()
+    for name in info["servers"]:
+        assert info["configs"][name]["app"] == FASTAPI_APP
+        assert info["configs"][name]["interface"] == "ASGI"
+    assert {"fastapi", "starlette", "pydantic"} <= set(result["versions"])
+
+
 # ---- configuration labels ----------------------------------------------------------------
 
 # argv lists launched by a smoke run (python -m bench --duration 1 --rounds 1: plaintext and
@@ -530,6 +630,10 @@ SAVED_ARGV = [
     ("reactor-asgi", "python -m reactor bench.servers.asgi_app:app --port 41377 --interface asgi3 "
      "--keep-alive-timeout 60 --log-level warning --lifespan off",
      "reactor (master + 1 worker x single reactor, ASGI, asyncio on the reactor loop)"),
+    ("reactor-asgi-t1", "python -m reactor bench.servers.asgi_app:app --port 38621 "
+     "--interface asgi3 --keep-alive-timeout 60 --log-level warning --lifespan off "
+     "--threads 1",
+     "reactor (master + 1 worker x 1 sub-reactor, ASGI, asyncio on the reactor loop)"),
     ("stdlib", "python -m bench.servers.stdlib_server --port 52869",
      "stdlib ThreadingHTTPServer (1 process, thread per connection, native handler)"),
     ("stdlib-wsgiref", "python -m bench.servers.wsgiref_server --port 39843 "
@@ -568,6 +672,27 @@ SAVED_ARGV = [
 ]
 
 
+# argv lists launched by a smoke run of fastapi-hello (python -m bench --scenarios
+# fastapi-hello --duration 1 --rounds 1), the interpreter's path shortened, and their labels.
+FASTAPI_SAVED_ARGV = [
+    ("reactor-asgi", "python -m reactor bench.apps.fastapi_app:app --port 46031 "
+     "--interface asgi3 --keep-alive-timeout 60 --log-level warning --lifespan off",
+     "reactor (master + 1 worker x single reactor, ASGI, asyncio on the reactor loop)"),
+    ("reactor-asgi-t1", "python -m reactor bench.apps.fastapi_app:app --port 42015 "
+     "--interface asgi3 --keep-alive-timeout 60 --log-level warning --lifespan off "
+     "--threads 1",
+     "reactor (master + 1 worker x 1 sub-reactor, ASGI, asyncio on the reactor loop)"),
+    ("uvicorn", "python -m uvicorn bench.apps.fastapi_app:app --host 127.0.0.1 --port 33923 "
+     "--workers 1 --interface asgi3 --loop uvloop --http httptools --no-access-log "
+     "--log-level warning --timeout-keep-alive 60 --backlog 1024 --lifespan off",
+     "uvicorn (1 worker, uvloop+httptools, ASGI)"),
+    ("granian-asgi", "python -m granian --interface asgi --host 127.0.0.1 --port 58007 "
+     "--workers 1 --runtime-threads 1 --loop uvloop --http 1 --no-ws --log-level warning "
+     "--backlog 1024 bench.apps.fastapi_app:app",
+     "granian (1 worker, 1 runtime thread, uvloop, ASGI)"),
+]
+
+
 def _reactor_processes(threads="1 sub-reactor"):
     """How ``python -m reactor`` without --workers runs here: one process before
     the master landed, else a master and the default number of workers."""
@@ -599,6 +724,17 @@ def test_label_of_saved_argv(server, command, label):
         assert config["app"] == FLASK_APP
 
 
+@pytest.mark.parametrize("server, command, label", FASTAPI_SAVED_ARGV,
+                         ids=[x[0] for x in FASTAPI_SAVED_ARGV])
+def test_label_of_fastapi_argv(server, command, label):
+    config = labels.describe(["taskset", "-c", "1"] + command.split())
+    assert config["label"] == label
+    assert (config["app"], config["interface"]) == (FASTAPI_APP, "ASGI")
+    # the same label as the server's Hello World command: only the app differs
+    [(_, hello, _)] = [x for x in SAVED_ARGV if x[0] == server]
+    assert labels.describe(hello.split())["label"] == label
+
+
 def test_label_of_nginx_reads_its_config(tmp_path):
     from bench.servers import nginx
     argv = ["taskset", "-c", "1"] + nginx.command("/usr/sbin/nginx", str(tmp_path), 8080)
@@ -623,6 +759,8 @@ def test_every_launch_command_has_the_saved_label():
             spec = dataclasses.replace(spec, argv=lambda port, workdir: nginx.command(
                 "/usr/sbin/nginx", workdir, port))
         variants = [spec, spec.with_app(FLASK_APP)] if spec.wsgi_argv else [spec]
+        if spec.asgi_argv:
+            variants.append(spec.with_app(FASTAPI_APP))
         for variant in variants:
             config = bench_run.spec_config(variant, "1")
             assert config["label"] == _expected_label(spec.name, saved[spec.name]), config
@@ -991,6 +1129,32 @@ def test_smoke_run_flask_json_on_reactor_wsgi(tmp_path):
     assert run["check"]["identical"] and run["check"]["content_type"] == "application/json"
     assert result["summary"]["flask-json"]["reactor-wsgi"]["label"] == label
     assert result["scenarios"]["flask-json"]["check"]["sha256"] == run["check"]["sha256"]
+
+
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_smoke_run_fastapi_hello_on_the_asgi_servers(tmp_path):
+    pytest.importorskip("fastapi")
+    wanted = [n for n in ASGI_SERVERS if not SERVERS[n].unavailable_reason()]
+    if not wanted:
+        pytest.skip("none of %s can run here" % ", ".join(ASGI_SERVERS))
+    out, server_cpu, client_cpu = _smoke_run(tmp_path, "fastapi-hello", ",".join(wanted), 8)
+    [json_path] = tmp_path.glob("*.json")
+    result = json.loads(json_path.read_text())
+    info = result["scenarios"]["fastapi-hello"]
+    assert info["servers"] == wanted and info["app"] == FASTAPI_APP
+    assert [r["server"] for r in result["runs"]] == wanted
+    for run in result["runs"]:
+        assert run["ok"], run["error"]
+        assert run["requests"] > 0 and run["errors"] == 0 and run["cpu_us_per_req"] > 0
+        url = run["wrk_argv"][-1]
+        assert url.startswith("http://127.0.0.1:") and url.split(":")[-1].endswith("/")
+        assert FASTAPI_APP in run["server_argv"] and run["config"]["app"] == FASTAPI_APP
+        assert run["check"] == dict(info["check"], identical=True)
+        assert run["check"]["content_type"] == "text/plain; charset=utf-8"
+        assert "| %s | %s |" % (run["server"], run["label"]) in out.stdout
+    if "reactor-asgi" in wanted:
+        assert "| vs reactor-asgi |" in out.stdout
 
 
 @pytest.mark.slow     # several seconds: run by .ci/run, not by the README command

@@ -1,10 +1,15 @@
-"""Applications the benchmark serves beyond Hello World (see flask_app.py).
+"""Applications the benchmark serves beyond Hello World (see flask_app.py,
+fastapi_app.py and work_app.py).
 
 ``reference(app_ref, path)`` calls a WSGI app in this process, without any
 server, and returns what every server must answer for ``GET path``: the
 harness compares each server's response with it before timing.
+``reference(app_ref, path, interface="asgi")`` does the same for an ASGI app,
+on a fresh event loop.
 """
+import asyncio
 import hashlib
+import http
 import io
 import sys
 import wsgiref.util
@@ -36,8 +41,13 @@ class Reference:
                 "sha256": self.sha256}
 
 
-def reference(app_ref, path):
-    """Call the WSGI app ``app_ref`` for ``GET path`` (no server) and return a Reference."""
+def reference(app_ref, path, interface="wsgi"):
+    """Call the WSGI (or, with ``interface="asgi"``, ASGI) app ``app_ref`` for
+    ``GET path`` (no server) and return a Reference."""
+    if interface == "asgi":
+        return asgi_reference(app_ref, path)
+    if interface != "wsgi":
+        raise ValueError("interface must be wsgi or asgi, not %r" % (interface,))
     app = load_app(app_ref)
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "",
                "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "bench",
@@ -58,3 +68,47 @@ def reference(app_ref, path):
             result.close()
     content_type = next((v for k, v in answer["headers"] if k.lower() == "content-type"), "")
     return Reference(path, answer["status"], content_type, b"".join(chunks))
+
+
+def asgi_reference(app_ref, path):
+    """Call the ASGI 3 app ``app_ref`` for ``GET path`` on a fresh event loop (no
+    server, no lifespan) and return a Reference.  ``receive()`` gives the empty
+    request body, then waits until the response is complete and says
+    ``http.disconnect``."""
+    app = load_app(app_ref)
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+             "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
+             "raw_path": path.encode("ascii"), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 50000),
+             "server": ("127.0.0.1", 80), "state": {}}
+    answer, chunks = {}, []
+
+    async def call():
+        done = asyncio.Event()
+        requested = False
+
+        async def receive():
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                answer["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                chunks.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    done.set()
+
+        await app(scope, receive, send)
+
+    asyncio.run(call())
+    status = answer["status"]
+    content_type = next((v.decode("latin-1") for k, v in answer["headers"]
+                         if k.lower() == b"content-type"), "")
+    return Reference(path, "%d %s" % (status, http.HTTPStatus(status).phrase), content_type,
+                     b"".join(chunks))

@@ -9,7 +9,11 @@ connections stay open); see bench/README.md.
 
 The WSGI servers (``spec.wsgi_argv`` set) run any WSGI app too:
 ``spec.with_app("bench.apps.flask_app:app")`` is the same server running the
-Flask app of the flask-* scenarios.  Two of them serve only those
+Flask app of the flask-* scenarios.  Likewise the ASGI servers
+(``spec.asgi_argv`` set: reactor-asgi, uvicorn, granian-asgi) run any ASGI
+app: ``spec.with_app("bench.apps.fastapi_app:app")`` is the same command with
+the FastAPI app of the fastapi-hello scenario in place of the Hello World
+one.  Two of the WSGI servers serve only the flask-* scenarios
 (``hello=False``): stdlib-wsgiref (the stdlib's own WSGI server; the
 Hello World peer is the native ``stdlib`` handler) and uvicorn-wsgi (the
 Hello World peer is the ASGI ``uvicorn``).  Every concurrency knob (workers,
@@ -63,7 +67,8 @@ class ServerSpec:
     install_hint: str = ""
     check_import: bool = False            # import the modules in a child (may be unbuilt)
     wsgi_argv: object = None              # (port, workdir, app) -> argv: runs any WSGI app
-    app: str = None                       # the WSGI app "module:attr" argv runs, if WSGI
+    asgi_argv: object = None              # (port, workdir, app) -> argv: runs any ASGI app
+    app: str = None                       # the WSGI or ASGI app "module:attr" argv runs
     hello: bool = True                    # takes part in the Hello World scenarios
     aliases: tuple = ()                   # more --servers names that select it
     workers: int = None                   # workers scenario: the --workers it runs
@@ -72,12 +77,13 @@ class ServerSpec:
     check: object = None                  # () -> None, or why the server cannot run here
 
     def with_app(self, app):
-        """This WSGI server running ``app`` ("module:attr") instead of Hello World."""
-        if self.wsgi_argv is None:
-            raise ValueError("%s is not a WSGI server" % self.name)
-        wsgi_argv = self.wsgi_argv
+        """This WSGI or ASGI server running ``app`` ("module:attr", an app of its
+        interface) instead of Hello World."""
+        app_argv = self.wsgi_argv or self.asgi_argv
+        if app_argv is None:
+            raise ValueError("%s runs no app but its own Hello World" % self.name)
         return dataclasses.replace(
-            self, argv=lambda port, workdir: wsgi_argv(port, workdir, app), app=app)
+            self, argv=lambda port, workdir: app_argv(port, workdir, app), app=app)
 
     @property
     def family(self):
@@ -251,13 +257,23 @@ def _nginx_argv(port, workdir):
     return _nginx.command(find_binary("nginx"), workdir, port)
 
 
+# ASGI servers: argv(port, workdir, app) -> list[str], for any ASGI app "module:attr"
+
+def _reactor_asgi(port, workdir, app, *extra):
+    """``python -m reactor APP --interface asgi3``: asyncio on one thread per worker
+    (ASGI's default without ``--threads``; the label says "single reactor")."""
+    return _py("-m", "reactor", app, "--port", str(port), "--interface", "asgi3",
+               "--keep-alive-timeout", "60", "--log-level", "warning", "--lifespan", "off",
+               *extra)
+
+
+def _reactor_asgi_t1(port, workdir, app):
+    """The same with ``--threads 1``: the connections on an I/O thread of their own."""
+    return _reactor_asgi(port, workdir, app, "--threads", "1")
+
+
 def _uvicorn_asgi(port, workdir):
     return _uvicorn("asgi3")(port, workdir, ASGI_APP)
-
-
-def _reactor_asgi(port, workdir):
-    return _py("-m", "reactor", ASGI_APP, "--port", str(port), "--interface", "asgi3",
-               "--keep-alive-timeout", "60", "--log-level", "warning", "--lifespan", "off")
 
 
 def _granian_asgi(port, workdir):
@@ -268,6 +284,12 @@ def _wsgi(name, wsgi_argv, **kw):
     """A WSGI server: runs the Hello World app, and ``with_app()`` any other."""
     return ServerSpec(name, lambda port, workdir: wsgi_argv(port, workdir, WSGI_APP),
                       wsgi_argv=wsgi_argv, app=WSGI_APP, **kw)
+
+
+def _asgi(name, asgi_argv, **kw):
+    """An ASGI server: runs the Hello World app, and ``with_app()`` any other."""
+    return ServerSpec(name, lambda port, workdir: asgi_argv(port, workdir, ASGI_APP),
+                      asgi_argv=asgi_argv, app=ASGI_APP, **kw)
 
 
 _PIP = "pip install '.[bench]'"
@@ -290,11 +312,16 @@ _SPECS = [
           packages=("reactor-http",), check_import=True,
           description="python -m reactor APP --threads 1 with the default handler pool",
           install_hint="reactor/wsgi.py is needed; " + _REACTOR_HINT),
-    ServerSpec("reactor-asgi", _reactor_asgi, modules=("reactor.asgi",),
-               packages=("reactor-http",), check_import=True,
-               description="python -m reactor APP --interface asgi3: asyncio on one thread, "
-                           "its selector the reactor loop",
-               install_hint="reactor/asgi.py is needed; " + _REACTOR_HINT),
+    _asgi("reactor-asgi", _reactor_asgi, modules=("reactor.asgi",),
+          packages=("reactor-http",), check_import=True,
+          description="python -m reactor APP --interface asgi3: asyncio on one thread, "
+                      "its selector the reactor loop",
+          install_hint="reactor/asgi.py is needed; " + _REACTOR_HINT),
+    _asgi("reactor-asgi-t1", _reactor_asgi_t1, modules=("reactor.asgi",),
+          packages=("reactor-http",), check_import=True,
+          description="python -m reactor APP --interface asgi3 --threads 1: the connections "
+                      "on an I/O thread, asyncio on the main thread",
+          install_hint="reactor/asgi.py is needed; " + _REACTOR_HINT),
     ServerSpec("stdlib", _stdlib, description="http.server.ThreadingHTTPServer, HTTP/1.1"),
     _wsgi("stdlib-wsgiref", _stdlib_wsgiref, base="stdlib", hello=False,
           description="wsgiref.simple_server + ThreadingMixIn (HTTP/1.0, closes after "
@@ -307,9 +334,9 @@ _SPECS = [
           description="gunicorn -w 1 -k gthread --threads 4"),
     _wsgi("waitress", _waitress, modules=("waitress",), packages=("waitress",),
           install_hint=_PIP, description="waitress --threads=4 (its default)"),
-    ServerSpec("uvicorn", _uvicorn_asgi, modules=("uvicorn", "uvloop", "httptools"),
-               packages=("uvicorn", "uvloop", "httptools"), install_hint=_PIP,
-               description="uvicorn --loop uvloop --http httptools, ASGI"),
+    _asgi("uvicorn", _uvicorn("asgi3"), modules=("uvicorn", "uvloop", "httptools"),
+          packages=("uvicorn", "uvloop", "httptools"), install_hint=_PIP,
+          description="uvicorn --loop uvloop --http httptools, ASGI"),
     _wsgi("uvicorn-wsgi", _uvicorn("wsgi"), modules=("uvicorn", "uvloop", "httptools"),
           packages=("uvicorn", "uvloop", "httptools", "a2wsgi"), install_hint=_PIP,
           base="uvicorn", hello=False,
@@ -317,9 +344,9 @@ _SPECS = [
                       "thread pool), uvloop, httptools"),
     _wsgi("granian-wsgi", _granian("wsgi"), modules=("granian",), packages=("granian",),
           install_hint=_PIP, description="granian --interface wsgi --workers 1"),
-    ServerSpec("granian-asgi", _granian_asgi, modules=("granian", "uvloop"),
-               packages=("granian", "uvloop"), install_hint=_PIP,
-               description="granian --interface asgi --workers 1 --loop uvloop"),
+    _asgi("granian-asgi", _granian("asgi"), modules=("granian", "uvloop"),
+          packages=("granian", "uvloop"), install_hint=_PIP,
+          description="granian --interface asgi --workers 1 --loop uvloop"),
     _wsgi("bjoern", _bjoern, modules=("bjoern",), packages=("bjoern",),
           install_hint="apt-get install libev-dev && pip install bjoern",
           description="bjoern.run (C, libev, single thread)"),
@@ -442,6 +469,7 @@ def files_variants():
                                         "(HTTP/1.0, closes after each response)"),
         dataclasses.replace(SERVERS["granian-asgi"], name="granian-files", argv=_granian_files,
                             base="granian-asgi", hello=False, url_prefix=GRANIAN_STATIC_ROUTE,
+                            asgi_argv=None,
                             check=_granian_has_static,
                             description="granian --static-path-mount DIR at %s (the ASGI "
                                         "Hello World app elsewhere)" % GRANIAN_STATIC_ROUTE),
@@ -541,11 +569,12 @@ def tls_variants():
                             description='nginx return 200 "Hello, World!", ssl on the '
                                         'listen, one process'),
         dataclasses.replace(SERVERS["uvicorn"], name="uvicorn-tls", argv=_uvicorn_tls,
-                            base="uvicorn", hello=False, check=_tls_check(),
+                            base="uvicorn", hello=False, asgi_argv=None, check=_tls_check(),
                             description="uvicorn --ssl-certfile --ssl-keyfile, uvloop, "
                                         "httptools, ASGI"),
         dataclasses.replace(SERVERS["granian-asgi"], name="granian-tls", argv=_granian_tls,
-                            base="granian-asgi", hello=False, check=_tls_check(),
+                            base="granian-asgi", hello=False, asgi_argv=None,
+                            check=_tls_check(),
                             description="granian --ssl-certificate --ssl-keyfile, ASGI, "
                                         "uvloop, --workers 1"),
     ]
