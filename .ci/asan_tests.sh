@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI (issue 14): build the extension with AddressSanitizer + UndefinedBehaviorSanitizer
-# and run the core / HTTP / WSGI tests against that build.
+# and run the core / HTTP / WSGI / ASGI tests against that build.
 #
 # Usage: .ci/asan_tests.sh            (from anywhere; needs .venv, made by .ci/run)
 #   VENV=path        the venv to use (default: .venv of this checkout)
@@ -31,7 +31,8 @@ fail() { say "FAIL: $*"; exit 1; }
 CORE_FILES="test_buffer.py test_channel.py test_dispatcher.py test_event_loop.py
             test_event_loop_thread.py test_sync.py test_thread_pool.py test_tcp_server.py
             test_hardening.py test_access_log.py test_logging.py test_cli.py
-            test_echo_example.py test_static_files.py test_tls.py"
+            test_echo_example.py test_static_files.py test_tls.py
+            test_asyncio_conformance.py test_asgi.py"
 GLOBS="test_http_*.py test_wsgi*.py"
 
 # Deselected: tests that need an external program that cannot run under the
@@ -44,6 +45,7 @@ DESELECT=(
     "tests/test_wsgi.py::test_curl_chunked_upload_and_http10"
     "tests/test_static_files.py::test_curl_compressed_download"
     "tests/test_tls.py::test_curl"                                # 3 cases (TLS versions)
+    "tests/test_asgi.py::test_request_body_chunked_with_curl"
 )
 
 # Not skipped, but run in a second pass whose ASan allocator settings let the

@@ -3,10 +3,10 @@
 # (3.10, 3.12, 3.13; 3.11 runs everything in .ci/run): CPython's own asyncio
 # conformance mixins and test_selectors against ReactorSelector, the event
 # loop's poll(), and the ASGI black-box tests (on 3.12+ app tasks start
-# eagerly, a different path).  Each Python needs its ``test`` package (pyenv
-# and python.org builds ship it; Debian's need libpython3.X-testsuite).  A
-# Python that is not installed is skipped with a note, unless
-# REACTOR_REQUIRE_PYTHONS=1.
+# eagerly, a different path, and asgion checks every ASGI message).  Each
+# Python needs its ``test`` package (pyenv and python.org builds ship it;
+# Debian's need libpython3.X-testsuite).  A Python that is not installed is
+# skipped with a note, unless REACTOR_REQUIRE_PYTHONS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TMP=$(mktemp -d)
@@ -23,9 +23,23 @@ for v in 3.10 3.12 3.13; do
     fi
     echo "=== python$v"
     "$py" -m venv "$TMP/venv$v"
-    "$TMP/venv$v/bin/pip" install -q "$TMP" pytest pytest-xdist httpx
+    # on 3.12+ asgion checks every ASGI message of test_asgi.py's servers and of
+    # the four frameworks served black-box (test_asgi_frameworks.py, a slow test)
+    extra=(); asgion=0
+    if [ "$v" != 3.10 ]; then
+        extra=("asgion>=0.6" fastapi starlette litestar django python-multipart)
+        asgion=1
+    fi
+    "$TMP/venv$v/bin/pip" install -q "$TMP" pytest pytest-xdist httpx "${extra[@]}"
     # the tests import the installed reactor, not the unbuilt tree
-    (cd "$TMP/tests" && REACTOR_REQUIRE_CPYTHON_TESTS=1 "$TMP/venv$v/bin/python" -m pytest \
-        -q -p no:cacheprovider --rootdir "$TMP" -c "$TMP/pyproject.toml" \
-        test_asyncio_conformance.py test_event_loop.py test_asgi.py)
+    run() {
+        (cd "$TMP/tests" && REACTOR_REQUIRE_CPYTHON_TESTS=1 REACTOR_REQUIRE_ASGION=$asgion \
+            "$TMP/venv$v/bin/python" -m pytest \
+            -q -p no:cacheprovider --rootdir "$TMP" -c "$TMP/pyproject.toml" "$@")
+    }
+    run test_asyncio_conformance.py test_event_loop.py test_asgi.py
+    if [ $asgion = 1 ]; then
+        run -m slow test_asgi_frameworks.py
+        REACTOR_ASGI_SERVER_ARGS="--threads 1" run -m slow test_asgi_frameworks.py
+    fi
 done

@@ -160,12 +160,16 @@ def _banner(cfg):
         else:
             what = "files at " + mounts if mounts else "the demo"
         workers = "%d worker%s" % (cfg.workers, "" if cfg.workers == 1 else "s")
+        # ASGI: the I/O threads ASGIServer takes (without --threads: 1 with --static)
+        io = cfg.threads if cfg.threads is not None else (1 if cfg.static else 0)
+        asgi = "asyncio + %d I/O thread%s" % (io, "" if io == 1 else "s") if io else \
+            "asyncio on one thread"
         if cfg.interface in ("asgi3", "asgi2"):
-            how = "%s x asyncio on one thread, %s" % (workers, cfg.interface.upper())
+            how = "%s x %s, %s" % (workers, asgi, cfg.interface.upper())
         else:
             extra = "" if cfg.app is None else ", %d handler threads" % cfg.handler_threads
             if cfg.app is not None and cfg.interface == "auto":
-                extra += " if WSGI; ASGI apps: asyncio on one thread"
+                extra += " if WSGI; ASGI apps: " + asgi
             how = "%s x %d sub-reactor threads%s, %s" % (
                 workers, cfg.sub_reactors(), extra,
                 cfg.dispatcher or os.environ.get("REACTOR_DISPATCHER") or "epoll")

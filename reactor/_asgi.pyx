@@ -16,6 +16,14 @@ handler returns) and answers through the connection:
   queued, so a fast producer cannot outrun a slow client);
 * ``http.response.pathsend`` goes out with ``sendfile``.
 
+With I/O threads (``ASGIServer(threads=N)``, ``threaded``) the connections
+live on the server's sub-reactor threads instead, which answer static routes
+and files in C whatever the asyncio thread is doing: ``core(request)`` runs
+there, builds the scope and posts the request to the asyncio thread (one
+wakeup per batch); the cycle's answers go back to the connection's loop with
+``queue_in_loop``, and the connection's callbacks (the stream's ``next``, a
+peer gone) reach asyncio with ``call_soon_threadsafe``.
+
 The body was received in full before the request is dispatched (or spooled
 to a file), so the first ``receive()`` returns it at once.  Later
 ``receive()`` calls wait for ``http.disconnect``: the client closed or
@@ -101,6 +109,58 @@ cdef inline object _trusted_peer(ASGICore core, object peer):
     return peer[0] in core.trusted
 
 
+cdef class _Ready:
+    """What ``send()`` returns when the message was handled at once (almost
+    always): awaiting it gives ``None`` at once, with no coroutine, no Future
+    and no allocation (one shared instance).  granian's ``send`` is not a
+    coroutine either; ASGI asks for an awaitable."""
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise StopIteration
+
+    def send(self, value):
+        raise StopIteration
+
+    def throw(self, typ, val=None, tb=None):
+        if val is None:
+            raise typ
+        raise val
+
+    def close(self):
+        pass
+
+
+cdef _Ready _READY = _Ready()
+
+
+def _resolve(fut):
+    if not fut.done():
+        fut.set_result(None)
+
+
+cdef int _in_io(object conn, object fn) except -1:
+    """Run ``fn()`` on ``conn``'s loop (threaded mode); False if it is closed."""
+    try:
+        conn.loop.queue_in_loop(fn)
+    except RuntimeError:
+        return 0        # the loop is closed: the connection went with it
+    return 1
+
+
+cdef int _resume_in_io(object conn, HttpRequest req, HttpResponse resp) except -1:
+    if not _in_io(conn, lambda: conn.resume(req, resp)):
+        body = resp.body
+        if hasattr(body, "close"):
+            body.close()
+    return 0
+
+
 cdef class _Stream:
     """The body of a streamed response: the connection iterates it (``next``
     gives a queued chunk, ``PENDING`` while the app has none) and closes it
@@ -111,6 +171,7 @@ cdef class _Stream:
     cdef bint closed
     cdef object failed          # an exception: the app failed mid-stream
     cdef object room            # a Future send() waits on while queued > STREAM_HIGH
+    cdef object loop            # threaded: the asyncio loop (room is woken from the I/O thread)
 
     def __cinit__(self):
         self.chunks = []
@@ -137,7 +198,12 @@ cdef class _Stream:
         room = self.room
         if room is not None:
             self.room = None
-            if not room.done():
+            if self.loop is not None:
+                try:
+                    self.loop.call_soon_threadsafe(_resolve, room)
+                except RuntimeError:
+                    pass        # the loop is closed: nobody waits
+            elif not room.done():
                 room.set_result(None)
 
     def close(self):
@@ -181,6 +247,7 @@ cdef class Cycle:
     cdef object waiter          # a Future receive() waits on for the disconnect
     cdef _Stream stream
     cdef object spool_left      # bytes of a spooled body still to give, or None
+    cdef object task            # the app's Task while it is in core.tasks
 
     @property
     def state(self):
@@ -210,7 +277,9 @@ cdef class Cycle:
                 self.waiter = None
         return {"type": _T_DISCONNECT}
 
-    async def send(self, message):
+    def send(self, message):
+        """ASGI ``send``: the message is handled when called; the awaitable
+        returned is ready at once, unless a streamed body must wait for room."""
         cdef object t = message["type"]
         cdef object body
         cdef bint more
@@ -221,7 +290,7 @@ cdef class Cycle:
             self.status = message["status"]
             self.headers = message.get("headers")
             self.state = ST_STARTED
-            return
+            return _READY
         if self.state == ST_DONE:
             if self.gone:
                 raise ClientDisconnected("the client closed the connection")
@@ -239,16 +308,17 @@ cdef class Cycle:
                     resp = HttpResponse(body, self.status, self.headers)    # may raise
                     self.state = ST_DONE
                     self._answer(resp)
-                    return
+                    return _READY
                 stream = _Stream()
+                if self.core.threaded:
+                    stream.loop = self.core.loop
                 resp = HttpResponse(stream, self.status, self.headers)      # may raise
                 self.stream = stream
                 self.state = ST_STREAMING
                 self._answer(resp)
             elif self.gone:
                 raise ClientDisconnected("the client closed the connection")
-            await self._stream_put(body, more)
-            return
+            return self._stream_put(body, more)
         if t == _T_PATHSEND and self.state == ST_STARTED:
             f = open(message["path"], "rb")
             try:
@@ -263,17 +333,18 @@ cdef class Cycle:
                 raise
             self.state = ST_DONE
             self._answer(resp)
-            return
+            return _READY
         raise ASGIProtocolError("unexpected ASGI message %r while the response is %s"
                                 % (t, self.state))
 
-    async def _stream_put(self, bytes body, bint more):
+    cdef object _stream_put(self, bytes body, bint more):
+        """Queue a chunk; the awaitable is a Future while too much is queued."""
         cdef _Stream s = self.stream
         if s.closed:
             if self.gone:
                 raise ClientDisconnected("the client closed the connection")
             self.state = ST_DONE if not more else self.state
-            return          # the connection ended the response (a HEAD request)
+            return _READY   # the connection ended the response (a HEAD request)
         if PyBytes_GET_SIZE(body):
             s.chunks.append(body)
             s.queued += PyBytes_GET_SIZE(body)
@@ -281,16 +352,33 @@ cdef class Cycle:
             s.ended = True
             self.state = ST_DONE
             self._release()
-        self.conn.pump()
+        self._pump()
         if more and s.queued > STREAM_HIGH and not s.closed:
-            s.room = self.core.loop.create_future()
-            await s.room
+            room = self.core.loop.create_future()
+            s.room = room
+            # threaded: the I/O thread may have taken the chunks meanwhile
+            # (create_future runs Python code), with no room to wake yet
+            if s.queued <= STREAM_HIGH or s.closed:
+                s.room = None
+                return _READY
+            return room
+        return _READY
+
+    cdef int _pump(self) except -1:
+        if self.core.threaded:
+            _in_io(self.conn, self.conn.pump)
+        else:
+            self.conn.pump()
+        return 0
 
     cdef int _answer(self, HttpResponse resp) except -1:
         if self.state == ST_DONE:
             self._release()
         if self.deferred:
-            self.conn.resume(self.req, resp)
+            if self.core.threaded:
+                _resume_in_io(self.conn, self.req, resp)
+            else:
+                self.conn.resume(self.req, resp)
         else:
             self.resp = resp
         return 0
@@ -315,6 +403,17 @@ cdef class Cycle:
         self.gone = True
         self._disconnect_waiter()
 
+    def _gone_io(self):
+        """peer_gone_callback in threaded mode (the I/O thread): ``gone`` at
+        once, for send() (a producer that awaits nothing but send() may never
+        let the loop run a callback), and ``_gone`` on the asyncio thread, which
+        wakes ``waiter`` (set there only, so the wakeup comes after it)."""
+        self.gone = True
+        try:
+            self.core.loop.call_soon_threadsafe(self._gone)
+        except RuntimeError:
+            pass        # the asyncio loop is closed: its tasks are gone
+
     cdef int _fail(self, str why, object exc) except -1:
         """The app raised or returned early: a 500 if nothing was sent, else
         the response is cut (the connection closes)."""
@@ -333,7 +432,7 @@ cdef class Cycle:
                 self.conn.force_close()
             else:
                 self.stream.failed = ASGIProtocolError(why)
-                self.conn.pump()
+                self._pump()
         elif self.state != ST_DONE:
             self.state = ST_DONE
             self._answer(HttpResponse(b"Internal Server Error\n", 500,
@@ -359,9 +458,11 @@ cdef class ASGICore:
     """The handler of an ASGIServer: ``core(request)`` starts the app's task.
 
     ``ASGICore(app, loop, server=(host, port), root_path="", scheme="http",
-    forwarded_allow_ips=None, state=None, limit=0)``; ``limit`` > 0 caps the
-    app tasks in flight (more requests wait, in order, their connections
-    paused by the connection's own per-request ordering)."""
+    forwarded_allow_ips=None, state=None, limit=0, threaded=False)``;
+    ``limit`` > 0 caps the app tasks in flight (more requests wait, in order,
+    their connections paused by the connection's own per-request ordering).
+    ``threaded``: ``core(request)`` is called on sub-reactor threads, not on
+    the loop's own thread (see the module's docstring)."""
     cdef public object app
     cdef public object loop
     cdef public tuple server
@@ -375,9 +476,13 @@ cdef class ASGICore:
     cdef public int in_flight
     cdef public object waiting     # collections.deque of (cycle, scope) over the limit
     cdef public set tasks          # the running app tasks (cancelled at shutdown)
+    cdef public bint threaded
+    cdef object inbox              # threaded: (cycle, scope) posted by the I/O threads
+    cdef bint inbox_posted         # a _take_inbox call is queued on the loop
+    cdef public bint closing       # the server cancelled its tasks: start no more
 
     def __init__(self, app, loop, server=None, root_path="", scheme="http",
-                 forwarded_allow_ips=None, state=None, int limit=0):
+                 forwarded_allow_ips=None, state=None, int limit=0, bint threaded=False):
         import collections
         self.app = app
         self.loop = loop
@@ -398,6 +503,9 @@ cdef class ASGICore:
         self.in_flight = 0
         self.waiting = collections.deque()
         self.tasks = set()
+        self.threaded = threaded
+        self.inbox = collections.deque()
+        self.inbox_posted = False
 
     cpdef dict scope(self, HttpRequest req):
         """The ASGI HTTP scope of ``req``."""
@@ -455,7 +563,9 @@ cdef class ASGICore:
             "root_path": self.root_path,
             "path": path,
             "raw_path": raw,
-            "query_string": req.query.encode("latin-1"),
+            "query_string": (PyBytes_FromStringAndSize(r.query, r.query_len)
+                             if r.path != NULL and r.query != NULL
+                             else req.query.encode("latin-1")),
             "headers": headers,
             "state": self.state.copy() if self.state is not None else {},
             "extensions": _EXTENSIONS,
@@ -467,6 +577,21 @@ cdef class ASGICore:
         c.req = req
         c.conn = req.connection
         scope = self.scope(req)
+        if self.threaded:
+            # an I/O thread: the asyncio thread starts it (one wakeup per batch)
+            c.deferred = True
+            c.conn.peer_gone_callback = c._gone_io
+            self.inbox.append((c, scope))
+            if not self.inbox_posted:
+                self.inbox_posted = True
+                try:
+                    self.loop.call_soon_threadsafe(self._take_inbox)
+                except BaseException:
+                    self.inbox_posted = False
+                    self.inbox.remove((c, scope))   # (another I/O thread may have added)
+                    c.conn.peer_gone_callback = None
+                    raise       # a 500: the asyncio loop is closed
+            return DEFER
         if self.limit > 0 and self.in_flight >= self.limit:
             c.deferred = True
             c.conn.peer_gone_callback = c._gone
@@ -486,24 +611,60 @@ cdef class ASGICore:
             c.conn.peer_gone_callback = c._gone
         return DEFER
 
+    def _take_inbox(self):
+        """The asyncio thread: start (or queue) what the I/O threads posted."""
+        cdef Cycle c
+        inbox = self.inbox
+        self.inbox_posted = False
+        while inbox:
+            c, scope = inbox.popleft()
+            if c.conn.disconnected:
+                continue            # closed meanwhile: nobody to answer
+            if self.closing:
+                # the server's tasks were cancelled: a request that arrived as the
+                # drain ended is refused, not started behind the lifespan shutdown
+                _resume_in_io(c.conn, c.req, HttpResponse(
+                    b"Service Unavailable\n", 503,
+                    content_type="text/plain; charset=utf-8"))
+                continue
+            if self.limit > 0 and self.in_flight >= self.limit:
+                self.waiting.append((c, scope))
+                continue
+            try:
+                self._start(c, scope)
+            except Exception as exc:
+                # (a MemoryError making the task): the connection's 500, and the
+                # rest of the inbox still starts
+                _in_io(c.conn, lambda conn=c.conn, req=c.req, err=exc: conn.resume(req, err))
+
     cdef int _start(self, Cycle c, object scope) except -1:
         coro = c.run(self.app, scope)
-        self.in_flight += 1
-        if EAGER:
-            task = _Task(coro, loop=self.loop, eager_start=True)
-        else:
-            task = _Task(coro, loop=self.loop)
+        self.in_flight += 1         # first: an eager task may finish inside _Task()
+        try:
+            if EAGER:
+                task = _Task(coro, loop=self.loop, eager_start=True)
+            else:
+                task = _Task(coro, loop=self.loop)
+        except BaseException:
+            self.in_flight -= 1
+            coro.close()
+            raise
         if not task.done():
+            # run() takes it out in _finished (no done callback: that would
+            # be one more loop iteration's handle per request)
+            c.task = task
             self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
         return 0
 
-    def _finished(self, Cycle c):
+    cdef int _finished(self, Cycle c) except -1:
         cdef Cycle nxt
         self.in_flight -= 1
+        if c.task is not None:
+            self.tasks.discard(c.task)
+            c.task = None
         while self.waiting and (self.limit <= 0 or self.in_flight < self.limit):
             nxt, scope = self.waiting.popleft()
             if nxt.conn.disconnected:
                 continue        # closed while it waited: nobody to answer
             self._start(nxt, scope)
-        return None
+        return 0

@@ -41,7 +41,18 @@ cdef class EventLoop:
     cdef bint _wakeup_pending        # a wakeup byte is in flight (under _mutex)
     cdef readonly str name
     cdef public object context       # free slot for the owner (e.g. per-loop stats)
-    cdef public double cached_now    # monotonic time at the start of this iteration
+    cdef public double cached_now    # monotonic time when the events being handled fired
+    # a timer that need not run, nor take the GIL, before *_gate (its owner's
+    # C value, loop thread only; see gate_timer)
+    cdef TimerHandle _gated
+    # the heartbeat: a slot (shared memory) stamped with monotonic() at least
+    # every _beat_every seconds while the loop runs, without the GIL
+    cdef double *_beat
+    cdef double _beat_every
+    cdef double _beat_next
+    cdef object _beat_mem            # the buffer export that keeps _beat valid
+    cdef double *_gate
+    cdef object _gate_owner
 
     cdef bint in_loop_thread(self) noexcept nogil
     cdef unsigned long long quiescent_count(self) noexcept nogil
@@ -58,6 +69,7 @@ cdef class EventLoop:
     cdef int _do_pending(self) except -1
     cdef int _run_timers(self) except -1
     cdef int _next_timeout_ms(self)
+    cdef int gate_timer(self, TimerHandle t, double *gate, object owner) except -1
     cdef void _heap_push(self, TimerHandle t)
     cdef TimerHandle _heap_pop(self)
     cdef int _note_stale_timer(self) except -1

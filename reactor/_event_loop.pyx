@@ -18,7 +18,8 @@ import os
 from libc.stdint cimport uint64_t
 from cpython.ref cimport PyObject
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
-from libc.math cimport ceil
+from libc.string cimport memcpy
+from libc.math cimport ceil, INFINITY
 from reactor.includes.config cimport REACTOR_DEBUG
 from reactor.includes.posix_extra cimport (
     eventfd, EFD_NONBLOCK, EFD_CLOEXEC, read as c_read, write as c_write,
@@ -119,6 +120,13 @@ cdef inline bint _less(_HeapEntry a, _HeapEntry b):
 
 def _entry_key(_HeapEntry e):
     return (e.when, e.seq)
+
+
+cdef inline double _gated_deadline(double other, double gated_when, double gate) noexcept nogil:
+    """When the loop must next run timers: the first of the other timers,
+    and the gated timer once both its time and its gate have come."""
+    cdef double g = gate if gate > gated_when else gated_when
+    return g if g < other else other
 
 
 cdef class EventLoop:
@@ -305,14 +313,36 @@ cdef class EventLoop:
         cdef PyObject *p
         cdef PyObject **objs
         cdef unsigned long long *gens
+        cdef _HeapEntry top
+        cdef list h = self._timers
+        cdef double *gate = NULL       # set: the first timer due is the gated one
+        cdef double gated_when = 0.0, other = INFINITY, now
+        cdef int t
+        cdef bint beat_cut
         timeout = self._next_timeout_ms()
         self._check_open()
         disp._prepare()
         self._grow_batch(disp.fired_cap)
         objs = self._batch_objs
         gens = self._batch_gens
-        has_deadline = self._timers
-        next_deadline = (<_HeapEntry>self._timers[0]).when if has_deadline else 0.0
+        has_deadline = h
+        next_deadline = (<_HeapEntry>h[0]).when if has_deadline else 0.0
+        if has_deadline and self._gate != NULL and \
+                not (self._functors or self._pending_channels):
+            top = <_HeapEntry>h[0]
+            if top.timer is self._gated and top.seq == top.timer.heap_seq and \
+                    not top.timer.cancelled:
+                # wait for the other timers (the next is a child of the top), or
+                # for the gated one once its gate opens; the gate may come
+                # earlier while the loop runs without the GIL
+                gate = self._gate
+                gated_when = top.when
+                for i in range(1, 3 if len(h) > 2 else len(h)):
+                    if (<_HeapEntry>h[i]).when < other:
+                        other = (<_HeapEntry>h[i]).when
+                next_deadline = _gated_deadline(other, gated_when, gate[0])
+                wait_s = next_deadline - monotonic()
+                timeout = 0 if wait_s <= 0 else <int>ceil(min(wait_s, 2000000.0) * 1000.0)
         if bounded:
             # the caller's deadline, when it comes first
             if deadline <= 0:
@@ -324,6 +354,8 @@ cdef class EventLoop:
                     timeout = i
             if not has_deadline or deadline < next_deadline:
                 next_deadline = deadline
+            if deadline < other:
+                other = deadline
             has_deadline = True
         while True:
             with nogil:
@@ -334,9 +366,34 @@ cdef class EventLoop:
                 # handled here (static routes) and no deadline is due, it
                 # keeps looping without ever taking the GIL.
                 while True:
+                    t = timeout
+                    beat_cut = False
+                    if self._beat != NULL:
+                        now = monotonic()
+                        if now >= self._beat_next:
+                            memcpy(self._beat, &now, sizeof(double))
+                            self._beat_next = now + self._beat_every
+                        i = <int>ceil(min(self._beat_next - now, 2000000.0) * 1000.0)
+                        if t < 0 or i < t:
+                            t = i
+                            beat_cut = True
                     qs_bump(self._qs)       # odd: asleep, holding nothing shared
-                    n = disp.wait_nogil(timeout)
+                    n = disp.wait_nogil(t)
                     qs_bump(self._qs)
+                    # the time for this batch (the deadlines its events set):
+                    # this loop may go on for long without taking the GIL
+                    self.cached_now = monotonic()
+                    if n == 0 and (beat_cut or gate != NULL):
+                        # a timeout, but nothing is due if it was the heartbeat's,
+                        # or the gated timer's time while its gate is still shut
+                        if has_deadline:
+                            if gate != NULL:
+                                next_deadline = _gated_deadline(other, gated_when, gate[0])
+                            wait_s = next_deadline - self.cached_now
+                            if wait_s <= 0:
+                                break
+                            timeout = <int>ceil(min(wait_s, 2000000.0) * 1000.0)
+                        continue
                     if n <= 0:
                         break       # a timeout (timers / functors due) or an error
                     all_done = True
@@ -358,6 +415,8 @@ cdef class EventLoop:
                     if not all_done or self._quit:
                         break
                     if has_deadline:
+                        if gate != NULL:
+                            next_deadline = _gated_deadline(other, gated_when, gate[0])
                         wait_s = next_deadline - monotonic()
                         if wait_s <= 0:
                             break   # a timer or the caller's deadline is due
@@ -372,6 +431,12 @@ cdef class EventLoop:
                     i = <int>ceil(min(wait_s, 2000000.0) * 1000.0)
                     if timeout < 0 or i < timeout:
                         timeout = i
+                    # the handler may have queued functors or timers: the rest
+                    # of the wait ends at the first timer, gated or not
+                    gate = NULL
+                    next_deadline = deadline
+                    if h and (<_HeapEntry>h[0]).when < deadline:
+                        next_deadline = (<_HeapEntry>h[0]).when
                     continue
             break
         n = disp.check_result(n)
@@ -444,6 +509,11 @@ cdef class EventLoop:
         self.dispatcher.close()
         self._timers = []
         self._stale_timers = 0
+        self._gated = None
+        self._gate = NULL
+        self._gate_owner = None
+        self._beat = NULL
+        self._beat_mem = None
 
     # ---- wakeup and functors ------------------------------------------------
 
@@ -728,6 +798,46 @@ cdef class EventLoop:
                 cb()
             except Exception:
                 log.exception("unhandled error in timer callback %r", cb)
+        return 0
+
+    def set_heartbeat(self, mem, Py_ssize_t offset, double interval):
+        """Stamp ``time.monotonic()``, a C double, at ``mem[offset:offset + 8]``
+        (a writable buffer: a supervisor's shared mmap) at least every
+        ``interval`` seconds while the loop runs, idle or not.  Without the
+        GIL: a thread that holds the GIL (an app) stops the beats of a loop
+        only when that loop needs the GIL, not those of one that waits or
+        answers from C.  ``mem=None`` stops.  Loop thread only."""
+        cdef unsigned char[::1] buf
+        if REACTOR_DEBUG:
+            self._check_thread("set_heartbeat")
+        if mem is None:
+            self._beat = NULL
+            self._beat_mem = None
+            return
+        if not interval > 0:
+            raise ValueError("interval must be > 0")
+        buf = mem
+        if offset < 0 or offset > buf.shape[0] - <Py_ssize_t>sizeof(double):
+            raise ValueError("heartbeat offset %d out of the buffer (%d bytes)"
+                             % (offset, buf.shape[0]))
+        self._beat_mem = buf
+        self._beat = <double *>&buf[offset]
+        self._beat_every = interval
+        self._beat_next = 0.0       # the next wait stamps it
+
+    cdef int gate_timer(self, TimerHandle t, double *gate, object owner) except -1:
+        """Gate timer ``t`` (one per loop; ``t=None`` ungates): while the loop
+        waits without the GIL, it does not wake up for ``t`` before the
+        monotonic time ``gate[0]``, a value ``owner`` keeps (and may lower at
+        any time from this thread, also without the GIL).  A periodic check
+        that has nothing to do until some deadline (HTTP timeouts) thus never
+        takes the GIL from an app that holds it; when the loop takes the GIL
+        anyway, a due ``t`` runs as usual.  Loop thread only."""
+        if REACTOR_DEBUG:
+            self._check_thread("gate_timer")
+        self._gated = t
+        self._gate = gate if t is not None else NULL
+        self._gate_owner = owner if t is not None else None
         return 0
 
     cdef TimerHandle _add_timer(self, double when, double interval, callback):

@@ -53,6 +53,7 @@ cdef class LoopState:
     cdef public unsigned long long accepted
     cdef public unsigned long long static_requests
     cdef public object sweeper
+    cdef double earliest                # no connection's deadline comes before (the sweeper's gate)
     cdef public object current_request  # the request whose handler runs now, or None
     cdef public double current_since    # when that handler started (monotonic)
     # the access log ring (NULL unless access logging is on): single producer
@@ -71,6 +72,10 @@ cdef class LoopState:
     cdef rh_fcache *file_cache(self, size_t entries) noexcept nogil
     cdef bint pending_nogil(self) noexcept nogil
     cdef int _drain(self) except -1
+    # output held for one batch (ASGI on 3.11: one pipelined request a loop iteration)
+    cdef public bint hold_output        # on: _process may hold instead of flushing
+    cdef list held                      # connections holding output
+    cdef unsigned long long gen         # flush_held() calls so far
 
 cdef class HttpConnection(TcpConnection):
     cdef HttpConfig cfg
@@ -80,6 +85,8 @@ cdef class HttpConnection(TcpConnection):
     cdef bint close_after_write
     cdef bint paused
     cdef bint in_process
+    cdef bint held                      # in lstate.held: output waits for flush_held()
+    cdef unsigned long long hold_gen    # lstate.gen when output was last held
     cdef uint64_t body_remaining
     cdef object pending_request
     cdef Buffer body_buf
@@ -150,6 +157,7 @@ cdef class HttpConnection(TcpConnection):
     cdef int _append_end(self, bint keep_alive, bint http10) except -1
     cdef int _process(self) except -1
     cdef int _flush(self) except -1
+    cdef bint _hold(self) except -1
     cdef int _send_error(self, int status, str detail, object info=*) except -1
     cdef int _serve_static(self, const StaticRoute *r, bint head_only, bint keep_alive,
                            bint http10) except -1

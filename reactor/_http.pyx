@@ -15,7 +15,8 @@ in order (pipelining); responses are appended to the output buffer and written w
 one ``send`` per batch.  Above the output high-water mark reading pauses
 until the peer drains it.  Header/body/keep-alive timeouts are deadlines
 checked by one sweeper timer per loop (``LoopState``), so re-arming a
-timeout per request is one float store.
+timeout per request is one float store (and a compare: the loop waits for
+the first deadline, ``LoopState.earliest``, without the GIL).
 
 Access log (``HttpConfig.access_log``): a request handled with the GIL is
 logged at once (``reactor.access_log.AccessLog``).  A static route answered
@@ -36,6 +37,7 @@ from reactor.event_loop_thread import PROCESS_SIGNALS as _PROCESS_SIGNALS
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport uint64_t
+from libc.math cimport INFINITY
 
 from libc.string cimport memcmp, memcpy, strlen
 from libc.stdlib cimport malloc, free
@@ -95,6 +97,8 @@ cdef enum:
     FILE_SMALL_MAX = 16 << 10
 
 cdef double LINGER_TIME = 2.0
+# output held for a batch of pipelined responses (LoopState.flush_held) stays under this
+cdef size_t HOLD_MAX = 64 * 1024
 
 cdef bytes CRLF = b"\r\n"
 cdef bytes CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -156,13 +160,30 @@ cdef int _scan_headers(list headers, long long *declared) except -1:
     return flags
 
 cdef inline void _append_length(Buffer out, long long n) noexcept nogil:
-    """``Content-Length: n`` and its CRLF (n >= 0: at most 19 digits)."""
+    """``Content-Length: n`` and its CRLF (n >= 0: at most 19 digits), without
+    snprintf (once per response: its format parsing showed in profiles)."""
     cdef char line[48]
-    cdef int k = snprintf(line, sizeof(line), "Content-Length: %lld\r\n", n)
-    if 0 < k < <int>sizeof(line):
-        out.append_nogil(line, k)
-    else:
+    cdef char digits[24]
+    cdef int nd = 0, k = 16
+    cdef unsigned long long v
+    if n < 0:
         out.oom = True      # cannot happen; if it did, the response is rolled back
+        return
+    v = <unsigned long long>n
+    memcpy(line, b"Content-Length: ", 16)
+    while True:
+        digits[nd] = <char>(48 + v % 10)
+        nd += 1
+        v //= 10
+        if v == 0:
+            break
+    while nd > 0:
+        nd -= 1
+        line[k] = digits[nd]
+        k += 1
+    line[k] = 13
+    line[k + 1] = 10
+    out.append_nogil(line, k + 2)
 
 
 cdef bytes _reason_line(int status, object reason):
@@ -359,7 +380,39 @@ cdef class LoopState:
         self.accepted = 0
         self.static_requests = 0
         self.sweeper = None
+        self.earliest = INFINITY    # no connection yet: nothing to sweep
         self.flusher = None
+        self.hold_output = False
+        self.held = []
+
+    def flush_held(self, bint everything=False):
+        """Send the output ``HttpConnection`` held back (``hold_output``):
+        every connection's that got no new response since the last call, or
+        with ``everything``, all of it.  The asyncio selector of an ASGI
+        server calls it before each poll, ``everything`` when the poll may
+        wait: so a response waits at most one loop iteration, and pipelined
+        responses made one iteration apart (tasks do not start eagerly
+        before Python 3.12) go out in one send.  Loop thread only."""
+        cdef list held = self.held
+        cdef HttpConnection c
+        cdef unsigned long long gen = self.gen
+        self.gen = gen + 1
+        if not held:
+            return
+        self.held = []      # what a flush below may hold again goes to a fresh list
+        for c in held:
+            if not everything and c.hold_gen == gen and c.hstate == H_WAIT and \
+                    c._conn_state == S_CONNECTED:
+                self.held.append(c)     # its next response is being made: one more iteration
+                continue
+            c.held = False
+            try:
+                c._flush()
+                c._unpause_if_drained()
+            except Exception:
+                # as the loop does for an event: log, and the other connections go on
+                # (raised out of the asyncio selector's select(), it would end the loop)
+                log.exception("unhandled error sending the held output of %r", c)
 
     def __dealloc__(self):
         free(self.ring)
@@ -472,17 +525,31 @@ cdef class LoopState:
         return 0
 
     def start_sweeper(self, double interval):
+        """Check the connections' deadlines every ``interval`` seconds, but
+        only once one may be due: the loop waits for ``earliest`` without the
+        GIL (so an app holding the GIL delays no static answer)."""
         if self.sweeper is None:
             self.sweeper = self.loop.run_every(interval, self.sweep)
+            (<EventLoop>self.loop).gate_timer(self.sweeper, &self.earliest, self)
 
     def sweep(self):
-        """Close connections whose deadline passed."""
+        """Close connections whose deadline passed; ``earliest`` becomes
+        the first deadline left (each one set later lowers it)."""
         cdef double now = monotonic()
         cdef HttpConnection c
-        for conn in list(self.connections):
-            c = <HttpConnection>conn
-            if c.deadline > 0 and now >= c.deadline:
-                c._on_timeout()
+        cdef bint done = False
+        self.earliest = INFINITY
+        try:
+            for conn in list(self.connections):
+                c = <HttpConnection>conn
+                if c.deadline > 0 and now >= c.deadline:
+                    c._on_timeout()
+                if c.deadline > 0 and c.deadline < self.earliest:
+                    self.earliest = c.deadline
+            done = True
+        finally:
+            if not done:
+                self.earliest = 0.0     # (an error) the next sweep looks at them all again
 
     def close_idle(self, bint fresh_too=True):
         """Graceful stop: close the connections with nothing in progress.
@@ -527,6 +594,13 @@ cdef class LoopState:
         return d
 
 
+cdef inline void _arm_deadline(HttpConnection c, double when) noexcept nogil:
+    """Set ``c``'s deadline; its loop's sweeper wakes up for it (``earliest``)."""
+    c.deadline = when
+    if when < c.lstate.earliest:
+        c.lstate.earliest = when
+
+
 # ---------------------------------------------------------------------------
 # the connection
 
@@ -542,6 +616,8 @@ cdef class HttpConnection(TcpConnection):
         self.hstate = H_HEAD
         self.sf_fd = -1
         self.spool_fd = -1
+        # (the acceptor's thread, maybe: the loop's sweeper learns of it in
+        # connect_established)
         self.deadline = monotonic() + config.header_timeout
         if config.tls is not None:
             # the client has handshake_timeout for its handshake, then
@@ -559,9 +635,15 @@ cdef class HttpConnection(TcpConnection):
     def __dealloc__(self):
         self._release_file()        # normally done at close; never leave an fd behind
 
+    def connect_established(self):
+        """Start serving (loop thread only): the first deadline counts from here."""
+        if self.deadline > 0:
+            _arm_deadline(self, self.deadline)
+        TcpConnection.connect_established(self)
+
     cdef void _tls_established(self) noexcept nogil:
         if self.hstate == H_HEAD and self.requests == 0:
-            self.deadline = monotonic() + self.cfg.header_timeout
+            _arm_deadline(self, monotonic() + self.cfg.header_timeout)
 
     cdef int _sendfile(self, int in_fd, off_t *off, uint64_t *left, uint64_t *sent,
                        int *err) noexcept nogil:
@@ -621,7 +703,7 @@ cdef class HttpConnection(TcpConnection):
             self.write_complete_callback(self)
         if self._idle_flag and self.hstate == H_HEAD:
             # the response is out: the keep-alive clock starts now
-            self.deadline = monotonic() + self.cfg.keep_alive_timeout
+            _arm_deadline(self, monotonic() + self.cfg.keep_alive_timeout)
         if self.paused:
             self.paused = False
             self._set_reading(True)
@@ -765,7 +847,7 @@ cdef class HttpConnection(TcpConnection):
             self.lstate.requests += served
             self.lstate.static_requests += served
             self._idle_flag = True
-            self.deadline = monotonic() + self.cfg.keep_alive_timeout
+            _arm_deadline(self, monotonic() + self.cfg.keep_alive_timeout)
             self.io_write(&err)
             if self.sf_entry != NULL:
                 if self.output_buffer.readable() == 0:
@@ -929,7 +1011,7 @@ cdef class HttpConnection(TcpConnection):
                         if self._idle_flag:
                             # a new head started on a kept-alive connection
                             self._idle_flag = False
-                            self.deadline = self._eloop.cached_now + cfg.header_timeout
+                            _arm_deadline(self, self._eloop.cached_now + cfg.header_timeout)
                         break
                     if rc < 0:
                         self._send_error(rh_error_status(rc),
@@ -1004,7 +1086,7 @@ cdef class HttpConnection(TcpConnection):
                             self.body_remaining -= dlen
                             self.body_total += dlen
                         if self.body_remaining:
-                            self.deadline = self._body_progress_deadline(self.body_total)
+                            _arm_deadline(self, self._body_progress_deadline(self.body_total))
                             break
                         request = self.pending_request
                         self.pending_request = None
@@ -1013,7 +1095,7 @@ cdef class HttpConnection(TcpConnection):
                         self._dispatch(request)
                         continue
                     if n < self.body_remaining:
-                        self.deadline = self._body_progress_deadline(n)
+                        _arm_deadline(self, self._body_progress_deadline(n))
                         break
                     request = self.pending_request
                     self.pending_request = None
@@ -1048,7 +1130,7 @@ cdef class HttpConnection(TcpConnection):
                                 self.body_buf = Buffer(0)
                     inp.retrieve_nogil(used)
                     if not self.chunked.done:
-                        self.deadline = self._body_progress_deadline(<size_t>self.chunked.total)
+                        _arm_deadline(self, self._body_progress_deadline(<size_t>self.chunked.total))
                         break
                     request = self.pending_request
                     self.pending_request = None
@@ -1061,8 +1143,23 @@ cdef class HttpConnection(TcpConnection):
                     self._dispatch(request)
         finally:
             self.in_process = False
+        if self.hstate == H_WAIT and self.lstate.hold_output and self._hold():
+            return 0
         self._flush()
         return 0
+
+    cdef bint _hold(self) except -1:
+        """The next request's task is started, its response will follow the
+        output queued now: hold that output until ``lstate.flush_held()``
+        (the next select of the asyncio loop) rather than send it alone."""
+        cdef size_t n = self.output_buffer.readable()
+        if n == 0 or n > HOLD_MAX or self._writing() or self._conn_state != S_CONNECTED:
+            return False
+        self.hold_gen = self.lstate.gen
+        if not self.held:
+            self.held = True
+            self.lstate.held.append(self)
+        return True
 
     cdef int _start_body(self, object request, int body_kind, uint64_t length, bint expect) except -1:
         cdef Buffer inp = self.input_buffer
@@ -1083,7 +1180,7 @@ cdef class HttpConnection(TcpConnection):
             if expect and inp.readable() == 0:
                 self._send_continue()
         self.body_start = self._eloop.cached_now
-        self.deadline = self.body_start + self.cfg.body_timeout
+        _arm_deadline(self, self.body_start + self.cfg.body_timeout)
         return 0
 
     cdef int _spool_open(self) except -1:
@@ -1267,7 +1364,7 @@ cdef class HttpConnection(TcpConnection):
             return 0
         self.hstate = H_HEAD
         self._idle_flag = True
-        self.deadline = self._eloop.cached_now + self.cfg.keep_alive_timeout
+        _arm_deadline(self, self._eloop.cached_now + self.cfg.keep_alive_timeout)
         if self.paused:
             self.paused = False
             if not self.peer_closed:
@@ -1291,7 +1388,7 @@ cdef class HttpConnection(TcpConnection):
         else:
             self.hstate = H_HEAD
             self._idle_flag = True
-            self.deadline = self._eloop.cached_now + self.cfg.keep_alive_timeout
+            _arm_deadline(self, self._eloop.cached_now + self.cfg.keep_alive_timeout)
         if self.output_buffer.readable() > self.cfg.output_high_water and not self.paused:
             self.paused = True
             self._set_reading(False)
@@ -1725,7 +1822,7 @@ cdef class HttpConnection(TcpConnection):
         self.requests += 1
         self.close_after_write = True
         self.hstate = H_CLOSING
-        self.deadline = self._eloop.cached_now + LINGER_TIME
+        _arm_deadline(self, self._eloop.cached_now + LINGER_TIME)
         if not self.in_process:
             self._flush()
         return 0
@@ -1894,7 +1991,7 @@ cdef class HttpConnection(TcpConnection):
         self.input_buffer.retrieve_nogil(self.input_buffer.readable())
         self.close_after_write = True
         self.hstate = H_CLOSING
-        self.deadline = self._eloop.cached_now + LINGER_TIME
+        _arm_deadline(self, self._eloop.cached_now + LINGER_TIME)
         self._flush()
         return 0
 
@@ -1931,7 +2028,7 @@ cdef class HttpConnection(TcpConnection):
         self.lingering = True
         self.io_shutdown()
         self.input_buffer.retrieve_nogil(self.input_buffer.readable())
-        self.deadline = monotonic() + LINGER_TIME
+        _arm_deadline(self, monotonic() + LINGER_TIME)
         if not self._events & 1:
             self._set_reading(True)
         return 0
@@ -1940,7 +2037,7 @@ cdef class HttpConnection(TcpConnection):
         # a streamed response waits for the client to read: it must make
         # progress within body_timeout (nginx's send_timeout), else it is cut
         self.out_mark = self._unsent()
-        self.deadline = monotonic() + self.cfg.body_timeout
+        _arm_deadline(self, monotonic() + self.cfg.body_timeout)
         return 0
 
     cdef size_t _unsent(self) noexcept:
@@ -2022,7 +2119,7 @@ cdef class HttpConnection(TcpConnection):
             unsent = self._unsent()
             if unsent != self.out_mark:
                 self.out_mark = unsent
-                self.deadline = monotonic() + self.cfg.keep_alive_timeout
+                _arm_deadline(self, monotonic() + self.cfg.keep_alive_timeout)
             else:
                 self._handle_close()
             return

@@ -83,13 +83,32 @@ cpdef check_reason(reason):
         raise ValueError("invalid character (CR, LF, NUL or CTL) in reason %r" % (reason,))
 
 
+cdef inline bint _edge_ows(bytes v):
+    """True if ``v`` starts or ends with a space or HTAB (stripped: OWS)."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(v)
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(v)
+    return n != 0 and (p[0] == 0x20 or p[0] == 0x09 or p[n - 1] == 0x20 or p[n - 1] == 0x09)
+
+
+cdef tuple _pair(object item):
+    """A header item as a valid ``(bytes, bytes)`` pair: the item itself when
+    it already is one (what ASGI frameworks send), else ``validate_header``'s."""
+    cdef object k, v
+    if type(item) is tuple and len(<tuple>item) == 2:
+        k = (<tuple>item)[0]
+        v = (<tuple>item)[1]
+        if type(k) is bytes and type(v) is bytes and header_ok(<bytes>k, <bytes>v) and \
+                not _edge_ows(<bytes>v):
+            return <tuple>item
+    k, v = item
+    return validate_header(k, v)
+
+
 cpdef tuple validate_header(name, value):
     """Return ``(name, value)`` as bytes (value OWS-stripped), or raise
     ValueError/TypeError."""
     cdef bytes n = header_bytes(name, "header name")
     cdef bytes v = header_bytes(value, "header value")
-    cdef const unsigned char *p
-    cdef Py_ssize_t lv = PyBytes_GET_SIZE(v)
     if not header_ok(n, v):
         if PyBytes_GET_SIZE(n) == 0:
             raise ValueError("empty header name")
@@ -97,8 +116,7 @@ cpdef tuple validate_header(name, value):
             raise ValueError("invalid header name %r" % (name,))
         raise ValueError("invalid character (CR, LF, NUL or CTL) in header %r value %r"
                          % (name, value))
-    p = <const unsigned char *>PyBytes_AS_STRING(v)
-    if lv and (p[0] == 0x20 or p[0] == 0x09 or p[lv - 1] == 0x20 or p[lv - 1] == 0x09):
+    if _edge_ows(v):
         v = v.strip(b" \t")
     return (n, v)
 
@@ -123,7 +141,9 @@ cdef class HttpResponse:
         self.reason = reason
         self.body = body
         self.content_type = content_type
-        if headers:
+        if type(headers) is list:
+            self.headers = [_pair(item) for item in <list>headers]
+        elif headers:
             items = headers.items() if hasattr(headers, "items") else headers
             self.headers = [validate_header(k, v) for k, v in items]
         else:

@@ -1,5 +1,7 @@
+import asyncio
+import contextvars
 import selectors
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from typing_extensions import TypeAlias, disjoint_base
@@ -11,6 +13,7 @@ _FileObject: TypeAlias = int | Any
 @disjoint_base
 class ReactorSelector:
     loop: EventLoop
+    before_poll: Callable[[bool], object] | None
     def __init__(self, loop: EventLoop | None = None) -> None: ...
     def register(self, fileobj: _FileObject, events: int, data: Any = None) -> selectors.SelectorKey: ...
     def unregister(self, fileobj: _FileObject) -> selectors.SelectorKey: ...
@@ -21,3 +24,11 @@ class ReactorSelector:
     def get_map(self) -> Mapping[_FileObject, selectors.SelectorKey] | None: ...
     def __enter__(self) -> ReactorSelector: ...
     def __exit__(self, *args: object) -> None: ...
+
+def call_soon(
+    self: asyncio.BaseEventLoop,
+    callback: Callable[..., object],
+    *args: Any,
+    context: contextvars.Context | None = None,
+) -> asyncio.Handle: ...
+def write_to_self(self: asyncio.BaseEventLoop) -> None: ...

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from cpython.mem cimport PyMem_Realloc, PyMem_Free
 from reactor._channel cimport Channel, EV_READ, EV_WRITE, FAST_BREAK
 from reactor._event_loop cimport EventLoop
+from reactor.includes.posix_extra cimport send as c_send, MSG_DONTWAIT, MSG_NOSIGNAL
 
 cdef int EVENT_READ = selectors.EVENT_READ
 cdef int EVENT_WRITE = selectors.EVENT_WRITE
@@ -127,8 +128,11 @@ cdef class ReactorSelector:
     ``ReactorSelector(loop=None)``: with no loop, the selector makes one and
     closes it with itself.  ``select(timeout)`` runs ``loop.poll(timeout)``:
     one reactor iteration, GIL released while waiting, whatever else is
-    registered on the loop served in it."""
+    registered on the loop served in it.  ``before_poll``, if set, is
+    called as ``before_poll(may_wait)`` at the start of each ``select()``
+    (an ASGI server sends the output it held back for a batch)."""
     cdef readonly EventLoop loop
+    cdef public object before_poll
     cdef dict _chans             # fd -> _SelectorChannel
     cdef _Fired _fired
     cdef object _map
@@ -232,6 +236,8 @@ cdef class ReactorSelector:
         cdef int i, fd, ev
         cdef list out
         self._check_open()
+        if self.before_poll is not None:
+            self.before_poll(fired.count == 0 and (timeout is None or timeout > 0))
         if fired.count == 0:
             if timeout is not None and timeout < 0:
                 timeout = 0
@@ -295,3 +301,44 @@ cdef class ReactorSelector:
 # isinstance(sel, selectors.BaseSelector) holds (a virtual subclass: the ABC's
 # own register() is the abstract selector method, hence ABCMeta's)
 ABCMeta.register(selectors.BaseSelector, ReactorSelector)
+
+
+# ---- asyncio's call_soon, without its two Python frames ----------------------------------
+
+import asyncio.base_events
+import asyncio.events
+
+cdef object _Handle = asyncio.events.Handle
+cdef object _stock_call_soon = asyncio.base_events.BaseEventLoop.call_soon
+
+
+def call_soon(self, callback, *args, context=None):
+    """``BaseEventLoop.call_soon`` for ``ReactorEventLoop``: the same handle
+    appended to the same ``_ready`` queue, without the stock method's two
+    Python frames (``call_soon``, ``_call_soon``: a Task's first step pays
+    them on every request before Python 3.12).  A closed loop or debug mode
+    (its thread and callback checks, the source traceback) goes to the stock
+    method."""
+    if self._debug or self._closed:
+        return _stock_call_soon(self, callback, *args, context=context)
+    handle = _Handle(callback, args, self, context)
+    self._ready.append(handle)
+    return handle
+
+
+def write_to_self(self):
+    """``BaseSelectorEventLoop._write_to_self`` (the wakeup of
+    ``call_soon_threadsafe``) for ``ReactorEventLoop``: the byte is sent
+    without letting the GIL go.  The stock method's ``socket.send()`` does:
+    an I/O thread posting a request could lose the GIL, in the middle of its
+    Python work, to the asyncio thread it wakes up, and then wait for the
+    app's whole hold of it before it answers anything again, static routes
+    too.  A non-blocking send of one byte: EAGAIN means a wakeup is pending
+    already; any other error is ignored, as the stock method does."""
+    cdef int fd
+    csock = self._csock
+    if csock is None:
+        return
+    fd = csock.fileno()
+    if fd >= 0:
+        c_send(fd, b"\0", 1, MSG_DONTWAIT | MSG_NOSIGNAL)

@@ -5,9 +5,17 @@ a ``ReactorSelector`` (``reactor._selector``): each ``select()`` is one
 iteration of a reactor ``EventLoop``, which releases the GIL while it waits,
 answers static routes and files in C, parses HTTP requests and starts their
 app tasks (``reactor._asgi``).  asyncpg, httpx, aiohttp and every other
-asyncio library therefore run on the stock loop.  One server is one thread:
-the acceptor, the connections and asyncio share it; more cores come from
-``--workers`` (processes).
+asyncio library therefore run on the stock loop.  By default one server is
+one thread: the acceptor, the connections and asyncio share it (the least
+CPU per request); more cores come from ``--workers`` (processes).
+
+With ``threads=N`` (``--threads N``) the acceptor and the connections run on
+their own threads (an acceptor loop and N sub-reactors, as under WSGI) and
+asyncio keeps the serving thread: static routes and files are then answered
+in C while an app holds the GIL, and new connections are accepted; each
+request costs two thread hops (a few µs of CPU).  By default
+(``threads=None``) a server with static routes or file mounts gets one such
+thread, one without them none.
 
     server = ASGIServer(app, port=8000)
     server.serve_forever()                  # until SIGINT/SIGTERM
@@ -32,7 +40,7 @@ import threading
 
 from reactor._asgi import ASGI_VERSION, ASGICore, ASGIProtocolError, ClientDisconnected
 from reactor._event_loop import EventLoop
-from reactor._selector import ReactorSelector
+from reactor._selector import ReactorSelector, call_soon as _fast_call_soon, write_to_self
 from reactor.http_server import HttpServer
 from reactor.wsgi import _check_root_path
 
@@ -47,12 +55,20 @@ LIFESPANS = ("auto", "on", "off")
 
 class ReactorEventLoop(asyncio.SelectorEventLoop):
     """``asyncio.SelectorEventLoop`` whose selector is a ``ReactorSelector``
-    over ``reactor_loop`` (a new ``EventLoop`` by default).  Nothing else is
-    changed: this is the standard library's loop."""
+    over ``reactor_loop`` (a new ``EventLoop`` by default).  Two methods are
+    replaced: ``call_soon``, by a compiled copy of the stock one's behaviour
+    (debug mode and a closed loop use the stock one), and ``_write_to_self``
+    (``call_soon_threadsafe``'s wakeup), by one that keeps the GIL while it
+    sends its byte; everything else is the standard library's loop."""
 
     def __init__(self, reactor_loop=None):
         self.reactor_loop = reactor_loop if reactor_loop is not None else EventLoop(name="asyncio")
         super().__init__(ReactorSelector(self.reactor_loop))
+
+    # the stock call_soon's behaviour, compiled (reactor._selector.call_soon)
+    call_soon = _fast_call_soon
+    # the wakeup byte sent without releasing the GIL (reactor._selector.write_to_self)
+    _write_to_self = write_to_self
 
     def close(self):
         super().close()
@@ -189,10 +205,14 @@ class ASGIServer:
     backpressure=1024, **http_options)``.
 
     ``http_options`` are HttpServer's (limits, timeouts, TLS, access log,
-    ``sockets``, ``graceful_timeout``); there are no sub-reactor threads
-    (``threads`` is 0: one thread runs the acceptor, the connections and
-    asyncio).  ``backpressure`` > 0 caps the app tasks in flight: requests
-    over it wait their turn, and their connections are not read meanwhile.  ``root_path`` is the scope's ``root_path`` and
+    ``sockets``, ``graceful_timeout``).  ``threads=0``: one thread runs the
+    acceptor, the connections and asyncio; ``threads=N``: the acceptor and
+    the connections get threads of their own (an acceptor loop and N
+    sub-reactors), so static routes are answered while an app holds the GIL;
+    ``threads=None`` (the default): 1 if the server has static routes or
+    file mounts when it starts, else 0.  ``backpressure`` > 0 caps the app
+    tasks in flight: requests over it wait their turn, and their connections
+    are not read meanwhile.  ``root_path`` is the scope's ``root_path`` and
     prefixes ``path`` and ``raw_path`` (as uvicorn does).
 
     ``serve_forever()`` runs in this thread until SIGINT/SIGTERM;
@@ -201,7 +221,7 @@ class ASGIServer:
     """
 
     def __init__(self, app, host="127.0.0.1", port=8080, *, interface="auto", lifespan="auto",
-                 root_path="", forwarded_allow_ips="127.0.0.1", backpressure=1024, threads=0,
+                 root_path="", forwarded_allow_ips="127.0.0.1", backpressure=1024, threads=None,
                  **options):
         if not callable(app):
             raise TypeError("the ASGI application must be callable, got %r" % (app,))
@@ -218,9 +238,9 @@ class ASGIServer:
         if lifespan not in LIFESPANS:
             raise ValueError("lifespan must be one of %s, got %r" % (", ".join(LIFESPANS),
                                                                      lifespan))
-        if threads:
-            raise ValueError("an ASGIServer runs on one thread (threads=0); use more worker "
-                             "processes for more cores")
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                    or threads < 0):
+            raise ValueError("threads must be None or an int >= 0, got %r" % (threads,))
         if not isinstance(backpressure, int) or isinstance(backpressure, bool) or \
                 backpressure < 0:
             raise ValueError("backpressure must be an int >= 0, got %r" % (backpressure,))
@@ -231,9 +251,11 @@ class ASGIServer:
         self.root_path = root_path
         self.forwarded_allow_ips = forwarded_allow_ips
         self.backpressure = backpressure
-        # the loop is the selector's own EventLoop (epoll): a ``dispatcher``
-        # option is accepted (the CLI passes one) but does not change it
-        self.http = HttpServer(None, host, port, 0, **options)
+        self.threads = threads
+        # threads=0: the loop is the selector's own EventLoop (epoll); a
+        # ``dispatcher`` option is accepted (the CLI passes one) but only the
+        # I/O threads of threads=N use it.  threads=None is settled by serve().
+        self.http = HttpServer(None, host, port, threads or 0, **options)
         self.state = {}
         self.core = None
         self._loop = None           # the asyncio loop serving
@@ -246,6 +268,14 @@ class ASGIServer:
     @property
     def port(self):
         return self.http.port
+
+    def io_threads(self):
+        """The I/O threads the server runs with: ``threads``, or when that is
+        None, 1 if it has static routes or file mounts, else 0."""
+        if self.threads is not None:
+            return self.threads
+        config = self.http.config
+        return 1 if config.static_paths() or config.mounts else 0
 
     @property
     def loop(self):
@@ -276,16 +306,38 @@ class ASGIServer:
             raise
         host, port = http.tcp.address[:2] if isinstance(http.tcp.address, tuple) else (
             http.tcp.address, None)
+        http.tcp.threads = self.io_threads()
+        threaded = http.tcp.threads > 0
         self.core = ASGICore(self.app, loop, (host, port), self.root_path,
                              "https" if http.tls is not None else "http",
-                             self.forwarded_allow_ips, self.state, self.backpressure)
+                             self.forwarded_allow_ips, self.state, self.backpressure,
+                             threaded)
         http.config.handler = self.core
-        http.tcp.loop = rloop          # accept and serve on the selector's loop
-        http.tcp._own_loop = False
         self._drained_future = loop.create_future()
-        http._drained = self._on_drained
-        http._prepare_run()
-        http.tcp.start()
+        lstate = selector = None
+        if threaded:
+            # the acceptor loop and the sub-reactors run on threads of their own;
+            # the graceful drain ends on the acceptor's thread
+            http._drained = self._on_drained_threadsafe
+            try:
+                http.start()
+            except BaseException:
+                self._loop = None
+                await lifespan.shutdown(http.graceful_timeout)
+                raise
+        else:
+            http.tcp.loop = rloop          # accept and serve on the selector's loop
+            http.tcp._own_loop = False
+            http._drained = self._on_drained
+            http._prepare_run()
+            http.tcp.start()
+            # pipelined responses made a loop iteration apart go out in one send
+            # (before 3.12 a task starts one iteration after its request)
+            # (a ReactorEventLoop's selector; the loop's LoopState, made by tcp.start())
+            lstate = rloop.context
+            selector = loop._selector
+            lstate.hold_output = True
+            selector.before_poll = lstate.flush_held
         installed = []
         try:
             if install_signal_handlers and threading.current_thread() is threading.main_thread():
@@ -301,11 +353,16 @@ class ASGIServer:
                 loop.remove_signal_handler(sig)
             await self._cancel_tasks()
             await lifespan.shutdown(http.graceful_timeout)
+            if lstate is not None:
+                selector.before_poll = None
+                lstate.hold_output = False
+                lstate.flush_held(True)
             http._stopped = True
             http.tcp.stop()
             http._stop_flusher()
             for state in list(http.loop_states.values()):
-                state.close_files()
+                if not state.loop.running:      # (a thread that would not stop keeps its own)
+                    state.close_files()
             self._loop = None
 
     def _on_signal(self, sig):
@@ -317,17 +374,33 @@ class ASGIServer:
         if self._stopping:
             return
         self._stopping = True
-        self.http._begin_shutdown()
+        if self.http.tcp.threads:
+            try:
+                self.http.tcp.loop.queue_in_loop(self.http._begin_shutdown)
+            except RuntimeError:
+                self._on_drained()      # the acceptor's loop is gone: nothing to drain
+        else:
+            self.http._begin_shutdown()
 
     def _on_drained(self):
         fut = self._drained_future
         if fut is not None and not fut.done():
             fut.set_result(None)
 
+    def _on_drained_threadsafe(self):
+        # threads=N: the acceptor's thread ends the drain
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._on_drained)
+            except RuntimeError:
+                pass        # the asyncio loop is closed: serve() is over
+
     async def _cancel_tasks(self):
         core = self.core
         if core is None:
             return
+        core.closing = True         # threaded: what the I/O threads post now gets a 503
         core.waiting.clear()
         tasks = [t for t in core.tasks if not t.done()]
         for t in tasks:

@@ -50,6 +50,7 @@ class ASGIServer:
     root_path: str
     forwarded_allow_ips: str | None
     backpressure: int
+    threads: int | None
     http: HttpServer
     state: dict[str, Any]
     core: ASGICore | None
@@ -64,9 +65,10 @@ class ASGIServer:
         root_path: str = "",
         forwarded_allow_ips: str | None = "127.0.0.1",
         backpressure: int = 1024,
-        threads: int = 0,
+        threads: int | None = None,
         **options: Unpack[_ServerOptions],
     ) -> None: ...
+    def io_threads(self) -> int: ...
     @property
     def port(self) -> int: ...
     @property

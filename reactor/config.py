@@ -69,7 +69,10 @@ class Config:
     threads: Optional[int] = field(default=None, metadata=_opt(
         "--threads", kind="optint", metavar="N",
         help="sub-reactor threads per worker (default: the CPU count divided among the "
-             "workers, at least 1; 0 = single reactor)"))
+             "workers, at least 1; 0 = single reactor). ASGI: N gives the connections N "
+             "I/O threads, which answer --static files and static routes while an app "
+             "holds the GIL; 0 runs acceptor, connections and asyncio on one thread "
+             "(default: 1 with --static, else 0)"))
     dispatcher: Optional[str] = field(default=None, metadata=_opt(
         "--dispatcher", kind="optstr", choices=["epoll", "poll"],
         help="event backend (default epoll; env REACTOR_DISPATCHER overrides)"))
@@ -445,8 +448,9 @@ class Config:
                     show_dotfiles=self.show_dotfiles, cache_control=self.static_cache_control)
 
     def asgi_options(self):
-        """Keywords ``ASGIServer`` takes on top of ``http_options()`` (less
-        ``threads`` and ``dispatcher``: one thread, the epoll loop)."""
+        """Keywords ``ASGIServer`` takes on top of ``http_options()`` (whose
+        ``threads`` the worker replaces with ``threads``: None unless
+        ``--threads`` was given, and ASGIServer decides)."""
         return dict(interface=self.interface if self.interface != "wsgi" else "auto",
                     lifespan=self.lifespan, root_path=self.root_path,
                     forwarded_allow_ips=self.forwarded_allow_ips,

@@ -51,9 +51,12 @@ class Heartbeat:
     def clear(self):
         self.mem[self.base:self.base + LOOP_SLOTS * 8] = bytes(LOOP_SLOTS * 8)
 
+    def offset(self, loop_index):
+        """Where in ``mem`` the slot of loop ``loop_index`` is."""
+        return self.base + 8 * min(loop_index, LOOP_SLOTS - 1)
+
     def beat(self, loop_index):
-        struct.pack_into("d", self.mem, self.base + 8 * min(loop_index, LOOP_SLOTS - 1),
-                         time.monotonic())
+        struct.pack_into("d", self.mem, self.offset(loop_index), time.monotonic())
 
     def oldest(self):
         """The oldest beat of any loop, or None before the first."""
@@ -166,7 +169,10 @@ def build_server(config, kind, app, sockets):
             ref.append(server)
     elif kind == "asgi":
         from reactor.asgi import ASGIServer
-        options.pop("threads", None)     # one thread: the acceptor, connections and asyncio
+        # one thread (the acceptor, connections and asyncio), or with --threads N the
+        # acceptor and the connections get threads of their own; by default 1 if
+        # --static mounts files (ASGIServer decides), else 0
+        options["threads"] = config.threads
         server = ASGIServer(app, **config.asgi_options(), **options)
         http = server.http
     else:
@@ -182,7 +188,8 @@ class _Beats:
     """Timers on every loop of a running server: heartbeat, the parent check
     and the --max-requests count."""
 
-    def __init__(self, http, heartbeat, interval, master_pid, max_requests, status_fd):
+    def __init__(self, http, heartbeat, interval, master_pid, max_requests, status_fd,
+                 extra_loops=()):
         self.http = http
         self.heartbeat = heartbeat
         self.master_pid = master_pid
@@ -190,13 +197,26 @@ class _Beats:
         self.status_fd = status_fd
         self.retiring = False
         base = http.tcp.loop
-        loops = [base] + [lp for lp in http.tcp.thread_pool.loops if lp is not base]
+        # an ASGI worker with I/O threads: its asyncio thread's loop beats too (second,
+        # so that it has a slot of its own however many I/O threads there are)
+        loops = [base] + [lp for lp in extra_loops if lp is not base]
+        loops += [lp for lp in http.tcp.thread_pool.loops if lp not in loops]
         for i, loop in enumerate(loops):
             heartbeat.beat(i)
-            loop.run_in_loop(lambda lp=loop, i=i: lp.run_every(
-                interval, lambda: heartbeat.beat(i)))
+            # stamped by the loop itself, without the GIL: an app holding the GIL
+            # stops the beats of the loops that need it (the asyncio thread's),
+            # not those of I/O threads that answer from C
+            loop.run_in_loop(lambda lp=loop, i=i: lp.set_heartbeat(
+                heartbeat.mem, heartbeat.offset(i), interval))
+        # (called on the asyncio thread of an ASGI worker with I/O threads, whose
+        # acceptor loop has a thread of its own: its timers are set there)
+        base.run_in_loop(lambda: self._start_base_timers(base, interval))
+
+    def _start_base_timers(self, base, interval):
+        # a Python timer, so it needs the GIL: a handler that never lets the GIL
+        # go (on a handler thread too) stops the base loop's beats, a hang
         base.run_every(interval, self._check_parent)
-        if max_requests:
+        if self.max_requests:
             base.run_every(0.05, self._check_requests)
 
     def _check_parent(self):
@@ -266,10 +286,14 @@ def run_worker(config, listeners, status_fd, heartbeat, master_pid, max_requests
         def ready():
             if siblings:
                 # several workers share each socket: take one connection per
-                # wakeup, so an idle worker gets its share of a burst
-                for acceptor in http.tcp.acceptors:
-                    acceptor.accept_batch = 1
-            _Beats(http, heartbeat, interval, master_pid, max_requests, status_fd)
+                # wakeup, so an idle worker gets its share of a burst (set on the
+                # acceptors' loop, which is not this thread's with ASGI I/O threads)
+                def one_per_wakeup():
+                    for acceptor in http.tcp.acceptors:
+                        acceptor.accept_batch = 1
+                http.tcp.loop.run_in_loop(one_per_wakeup)
+            extra = [server.loop.reactor_loop] if kind == "asgi" else []
+            _Beats(http, heartbeat, interval, master_pid, max_requests, status_fd, extra)
             _tell_on_drain(status_fd)
             tell(status_fd, b"S")
 

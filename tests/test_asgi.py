@@ -48,6 +48,42 @@ CLI_ENV = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(
     p for p in (REACTOR_HOME, ROOT, os.environ.get("PYTHONPATH")) if p))
 
 
+# asgion (PyPI, Python 3.12+) checks every message of the shared servers' app against
+# the ASGI spec, both ways: the scopes and receive() messages reactor gives, and what the
+# app sends.  .ci/other_pythons.sh requires it on 3.12+ (REACTOR_REQUIRE_ASGION=1).
+try:
+    from asgion import AsgionConfig, Inspector, Severity
+except ImportError:
+    Inspector = None
+    if os.environ.get("REACTOR_REQUIRE_ASGION", "") == "1":
+        raise
+# the routes that break the protocol on purpose (the server's answer to that is tested):
+# exceptions, early returns, wrong messages, sending after http.disconnect (/disconnect),
+# a mixed-case response header name (/headers)
+ASGION_EXCLUDE = ["/raise-before", "/raise-after-start", "/raise-mid-stream", "/return-empty",
+                  "/return-after-start", "/return-mid-stream", "/body-before-start",
+                  "/bad-type", "/str-body", "/double-start", "/send-after-complete",
+                  "/bad-header", "/disconnect", "/headers", "/firehose"]
+
+
+@contextlib.contextmanager
+def inspected(app):
+    """``app`` wrapped in asgion's Inspector when asgion is installed; on exit,
+    fails if it saw any violation."""
+    if Inspector is None:
+        yield app
+        return
+    # warnings and errors; asgion's "info" level are notes ("Streaming response body",
+    # "Lifespan state dict is available"), not faults
+    inspector = Inspector(app, exclude_paths=ASGION_EXCLUDE,
+                          config=AsgionConfig(min_severity=Severity.WARNING))
+    yield inspector
+    assert inspector.violations == [], "asgion: %d violations:\n%s" % (
+        len(inspector.violations), "\n".join(
+            "%s %s %s %s: %s" % (v.rule_id, v.severity, v.method, v.path, v.message)
+            for v in inspector.violations))
+
+
 # ---- helpers ---------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -144,18 +180,21 @@ class Cli:
         self.close()
 
 
-@pytest.fixture(scope="module")
-def srv():
-    """The shared server: apps.app (with its lifespan), a static route /static."""
-    with asgi_server(apps.app, static={"/static": STATIC_BODY}) as server:
+@pytest.fixture(scope="module", params=[0, 1], ids=["one-thread", "io-threads"])
+def srv(request):
+    """The shared server: apps.app (with its lifespan), a static route /static; on one
+    thread, then with its connections on an I/O thread (threads=1)."""
+    with inspected(apps.app) as app, asgi_server(app, static={"/static": STATIC_BODY},
+                                                 threads=request.param) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def aux():
     """A second server: root_path /api, no trusted proxy, small limits."""
-    with asgi_server(apps.app, root_path="/api", forwarded_allow_ips="10.9.9.9",
-                     max_body_size=100_000, keep_alive_timeout=0.5) as server:
+    with inspected(apps.app) as app, asgi_server(
+            app, root_path="/api", forwarded_allow_ips="10.9.9.9", max_body_size=100_000,
+            keep_alive_timeout=0.5) as server:
         yield server
 
 
@@ -330,7 +369,7 @@ def test_whole_response(srv):
     r = request(srv.port, "/whole")
     assert r.status == 200 and r.body == b"hello world"
     assert r.header("Content-Length") == "11" and r.header("Transfer-Encoding") is None
-    assert r.header("Content-Type") == "text/plain"
+    assert r.header("Content-Type") == "text/plain; charset=utf-8"
 
 
 def test_streamed_response_is_chunked_on_http11(srv):
@@ -472,6 +511,12 @@ def test_app_failure_before_the_response_is_500(srv, path):
     assert request(srv.port, "/whole").body == b"hello world"
 
 
+def test_response_headers_as_lists_and_with_edge_whitespace(srv):
+    r = request(srv.port, "/header-forms")
+    assert r.status == 200 and r.body == b"forms"
+    assert r.header("X-List") == "from-a-list" and r.header("X-Pad") == "padded"
+
+
 @pytest.mark.parametrize("kind", ["crlf", "name"])
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_invalid_response_header_is_a_500_never_sent(kind, stream):
@@ -589,6 +634,24 @@ def test_streaming_app_hears_http_disconnect(srv):
     assert ended and not ended[0].startswith("send raised other"), apps.EVENTS.get(token)
 
 
+@pytest.mark.parametrize("us", [0, 200], ids=["fast", "slower-than-the-client"])
+def test_a_producer_that_awaits_only_send_stops_when_the_client_goes(srv, us):
+    # send() must raise once the client is gone, also when the app never yields to
+    # the loop otherwise (with I/O threads, the loop hears of the close later); a
+    # producer slower than the client never waits for room either
+    token = new_token("firehose")
+    c = Client(srv.port)
+    try:
+        c.send(get("/firehose?us=%d&token=%s" % (us, token)))
+        while len(c.buf) < 100_000:
+            assert c._fill(), "the stream ended early"
+    finally:
+        c.close()
+    ended = wait_for(lambda: [w for w, _ in apps.EVENTS.get(token, [])], 5.0)
+    assert ended == ["send raised OSError"], apps.EVENTS.get(token)
+    assert request(srv.port, "/whole").body == b"hello world"     # the loop is free
+
+
 def test_a_pipelined_request_is_not_a_disconnect(srv):
     with Client(srv.port) as c:
         c.send(get("/wait-disconnect?ms=200") + get("/whole"))
@@ -667,6 +730,30 @@ def test_pipelined_requests_are_answered_in_order(srv):
         c.send(b"".join(get("/sleep?ms=%d&id=%d" % (ms, i)) for i, ms in enumerate(delays)))
         got = [json.loads(c.read_response().body) for _ in delays]
     assert [g["id"] for g in got] == [str(i) for i in range(len(delays))]
+
+
+@pytest.mark.parametrize("second", ["/sleep?ms=600&id=2", "/spin?ms=600&id=2"])
+def test_a_pipelined_response_is_not_held_for_the_next_one(srv, second):
+    # pipelined responses made one loop iteration apart are sent together
+    # (LoopState.flush_held); one whose successor takes long must still go
+    # out at once, whether the loop then waits (sleep) or stays busy (spin)
+    with Client(srv.port) as c:
+        t0 = time.monotonic()
+        c.send(get("/whole") + get(second))
+        first = c.read_response()
+        took = time.monotonic() - t0
+        assert first.body == b"hello world"
+        assert json.loads(c.read_response().body)["id"] == "2"
+    assert took < 0.3, "the first response waited %.3f s for the second" % took
+
+
+def test_a_long_pipeline_is_answered_whole_and_in_order(srv):
+    n = 64
+    with Client(srv.port) as c:
+        c.send(b"".join(get("/sleep?ms=0&id=%d" % i) + get("/whole") for i in range(n)))
+        for i in range(n):
+            assert json.loads(c.read_response().body)["id"] == str(i)
+            assert c.read_response().body == b"hello world"
 
 
 def test_pipelined_static_and_asgi_requests_keep_their_order(srv):
@@ -871,7 +958,8 @@ def test_asgi2_app(interface):
     (dict(backpressure=-1), ValueError),
     (dict(backpressure=True), ValueError),
     (dict(root_path="api"), ValueError),
-    (dict(threads=2), ValueError),
+    (dict(threads=-1), ValueError),
+    (dict(threads=True), ValueError),
 ])
 def test_asgiserver_rejects_bad_options(kw, error):
     with pytest.raises(error):
@@ -962,9 +1050,10 @@ def test_cli_lifespan_auto_with_a_lifespan_less_app(tmp_path):
         assert jget(port, "/")["ok"] is True
 
 
-def test_cli_sigterm_drains_then_runs_lifespan_shutdown(tmp_path):
+@pytest.mark.parametrize("threads", [(), ("--threads", "1")], ids=["one-thread", "io-threads"])
+def test_cli_sigterm_drains_then_runs_lifespan_shutdown(tmp_path, threads):
     mark = tmp_path / "marker.txt"
-    with Cli(tmp_path, "apps:app", env={"REACTOR_ASGI_MARKER": str(mark)}) as cli:
+    with Cli(tmp_path, "apps:app", *threads, env={"REACTOR_ASGI_MARKER": str(mark)}) as cli:
         port = cli.wait_listening()
         c = Client(port, timeout=10)
         try:
@@ -981,6 +1070,40 @@ def test_cli_sigterm_drains_then_runs_lifespan_shutdown(tmp_path):
     assert names == ["startup", "request-start", "request-done", "shutdown"], events
     t = {e[0]: float(e[1]) for e in events}
     assert t["shutdown"] >= t["request-done"]
+
+
+@pytest.mark.parametrize("args,banner", [
+    (("--threads", "2"), "asyncio + 2 I/O threads"),
+    ((), "asyncio + 1 I/O thread,"),             # the default with --static
+])
+def test_cli_threads_serve_files_while_the_app_holds_the_gil(tmp_path, args, banner):
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    (pub / "a.txt").write_bytes(b"file-from-C")
+    with Cli(tmp_path, "apps:app", *args, "--timeout", "3", "--static",
+             "/files=%s" % pub) as cli:
+        port = cli.wait_listening()
+        assert banner in cli.stderr(), cli.stderr()
+        with Client(port, timeout=10) as hog, Client(port, timeout=10) as other:
+            other.send(get("/files/a.txt"))
+            assert other.read_response().body == b"file-from-C"
+            hog.send(get("/hog?us=1500000"))
+            time.sleep(0.15)                # the app holds the GIL now
+            t0 = time.monotonic()
+            # over more than the worker's heartbeat interval (0.75 s with --timeout 3):
+            # the I/O thread's beats must not wait for the GIL
+            for _ in range(20):
+                t1 = time.monotonic()
+                other.send(get("/files/a.txt"))
+                r = other.read_response()
+                took = time.monotonic() - t1
+                assert r.status == 200 and r.body == b"file-from-C"
+                assert took < 0.25, "the file waited %.3f s for the app" % took
+                time.sleep(0.04)
+            assert hog.read_response().body == b"hogged"
+            assert time.monotonic() - t0 > 1.0    # the hog was real
+        cli.proc.send_signal(signal.SIGTERM)
+        assert cli.proc.wait(15) == 0, cli.stderr()
 
 
 def test_cli_two_workers(tmp_path):
@@ -1005,6 +1128,36 @@ def test_cli_two_workers(tmp_path):
     assert blocked_pid not in pids and len(pids) == 1, (blocked_pid, others)
     # the free worker answered while the other was blocked
     assert max(dt for _, dt in others) < 0.5, others
+
+
+@pytest.mark.slow     # several seconds: run by .ci/run, not by the README command
+def test_cli_threads_a_blocked_asyncio_thread_is_a_hung_worker(tmp_path):
+    # with I/O threads their loops go on beating while a handler blocks the asyncio
+    # thread (a sync sleep releases the GIL): the asyncio loop must beat too, so that
+    # --timeout finds the worker hung and replaces it
+    with Cli(tmp_path, "apps:app", "--threads", "1", "--timeout", "1",
+             "--graceful-timeout", "1") as cli:
+        port = cli.wait_listening()
+        first = jget(port, "/pid")["pid"]
+        blocked = Client(port, timeout=15)
+        try:
+            blocked.send(get("/block?ms=8000"))
+            t0 = time.monotonic()
+
+            def new_pid():
+                try:
+                    with Client(port, timeout=0.5) as c:
+                        c.send(get("/pid"))
+                        pid = json.loads(c.read_response().body)["pid"]
+                except (OSError, EOFError, ValueError):     # the hung worker going
+                    return None
+                return pid if pid != first else None
+            pid = wait_for(new_pid, 7.0, 0.05)
+            assert pid, "the blocked worker was not replaced; stderr:\n" + cli.stderr()
+            assert time.monotonic() - t0 < 6.0
+            assert "has not run for" in cli.stderr(), cli.stderr()
+        finally:
+            blocked.close()
 
 
 def _three_concurrent_sleeps(port, ms):
@@ -1258,36 +1411,132 @@ GIL_CLIENT = CLIENT_PRELUDE + textwrap.dedent(r'''
     hog, other = conn(), conn()
     request(hog, b"/whole"); response(hog)
     request(other, b"/static"); response(other)
-    request(hog, b"/hog?us=1000000")
-    time.sleep(0.2)                    # the hog now holds the GIL
+    gap = float(sys.argv[3])           # between the static requests
+    request(hog, sys.argv[2].encode())
+    time.sleep(0.15)                   # the hog now holds the GIL
     t_start = time.monotonic()
     lat = []
-    for _ in range(20):
+    for i in range(20):
+        if i:
+            time.sleep(gap)
         t0 = time.monotonic()
         request(other, b"/static")
         assert response(other) == b"static-from-C"
         lat.append(time.monotonic() - t0)
-    window = time.monotonic() - t_start
+    window = time.monotonic() - t_start - 19 * gap
+    t0 = time.monotonic()              # a new connection, made while the hog runs
+    fresh = conn()
+    request(fresh, b"/static")
+    assert response(fresh) == b"static-from-C"
+    fresh_wait = time.monotonic() - t0
+    fresh.close()
     t0 = time.monotonic()
     request(other, b"/whole")
     assert response(other) == b"hello world"
     python_wait = time.monotonic() - t0
     assert response(hog) == b"hogged"
-    print(json.dumps({"latencies": lat, "window": window, "python_wait": python_wait}))
+    print(json.dumps({"latencies": lat, "window": window, "fresh_wait": fresh_wait,
+                      "python_wait": python_wait}))
 ''')
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: an ASGIServer runs the acceptor, its connections (with the C static "
-    "path) and asyncio on one thread, so nothing on that worker answers while an app "
-    "holds the GIL; other --workers do"))
-def test_static_route_answers_while_an_asgi_handler_holds_the_gil(srv):
-    out = subprocess.run([sys.executable, "-c", GIL_CLIENT, str(srv.port)],
-                         capture_output=True, text=True, timeout=30)
+GIL_GAP = ("known gap of threads=0: an ASGIServer runs the acceptor, its connections (with "
+           "the C static path) and asyncio on one thread, so nothing on that worker answers "
+           "while an app holds the GIL; other --workers do, and so does threads=N")
+
+
+@pytest.mark.parametrize("threads", [None, 0, 1, 2])
+def test_static_route_answers_while_an_asgi_handler_holds_the_gil(threads):
+    # /hog holds the GIL in one C call for 1 s (no switch interval): the connections
+    # already open are served from C by their I/O thread; a new one waits for the GIL
+    # (setting a connection up is Python).  threads=0 is a strict xfail, written out:
+    # pytest's xfail mark would also swallow a failure in the teardown of the module's
+    # shared servers (asgion's check) when this test is the module's last on its worker.
+    # threads=None: the default, one I/O thread since the server has a static route
+    # The static requests are spread over 0.15-0.8 s of the hog, and the I/O
+    # threads' timeout sweep would run every 0.5 s (timeouts of 2 s): it must not
+    # take the GIL before a deadline may be due, 2 s after the requests (it did,
+    # and a static answer then waited for the whole hog)
+    res = _gil_client(threads, "/hog?us=1500000", gap=0.035, keep_alive_timeout=2.0,
+                      header_timeout=2.0)
+    # the hog was real: something waited for it
+    assert max(max(res["latencies"]), res["fresh_wait"], res["python_wait"]) > 0.2, res
+    if threads != 0:
+        assert max(res["latencies"]) < 0.25 and res["window"] < 0.5, res
+        return
+    if max(res["latencies"]) >= 0.1 or res["window"] >= 0.5:
+        pytest.xfail(GIL_GAP + " (slowest static answer %.3f s)" % max(res["latencies"]))
+    pytest.fail("the static route answered while an ASGI handler held the GIL: the known "
+                "gap is closed, make this an ordinary test (%r)" % (res,))
+
+
+def test_static_route_answers_while_an_asgi_handler_holds_the_gil_on_one_cpu():
+    # the server's threads and the client on one CPU: the I/O thread posting /hog is
+    # often preempted by the asyncio thread it wakes; it must not lose the GIL to it
+    # (and so to the hog) in the middle of its own Python work.  Twice: before
+    # ReactorEventLoop._write_to_self kept the GIL, each run failed about half the time.
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})    # this thread's: the new threads inherit it
+    try:
+        for _ in range(2):
+            res = _gil_client(1, "/hog?us=1000000", keep_alive_timeout=2.0,
+                              header_timeout=2.0)
+            assert max(res["latencies"]) < 0.25 and res["window"] < 0.5, res
+    finally:
+        os.sched_setaffinity(0, cpus)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_new_connections_are_served_while_an_asgi_handler_computes(threads):
+    # /burn computes in Python for 1 s: the acceptor and the I/O threads get the GIL at
+    # the interpreter's switch interval, so a new connection is accepted and served
+    res = _gil_client(threads, "/burn?us=1000000")
+    assert res["python_wait"] > 0.2, res        # the ASGI request waited for the burn
+    assert max(res["latencies"]) < 0.25 and res["window"] < 0.5, res
+    assert res["fresh_wait"] < 0.5, res
+
+
+def test_a_request_posted_after_the_tasks_were_cancelled_gets_a_503():
+    # threaded: once stopping has cancelled the app's tasks (core.closing), a request an
+    # I/O thread posts as the drain ends is refused, not started behind lifespan shutdown
+    with asgi_server(apps.app, threads=1) as server:
+        assert request(server.port, "/whole").body == b"hello world"
+        done = threading.Event()
+
+        def close():
+            server.core.closing = True
+            done.set()
+        server.loop.call_soon_threadsafe(close)
+        assert done.wait(5)
+        r = request(server.port, "/whole")
+        assert r.status == 503 and r.body == b"Service Unavailable\n", r
+        assert request(server.port, "/scope").status == 503
+
+
+def test_io_threads_by_default_only_with_static_routes_or_files(tmp_path):
+    assert ASGIServer(apps.app, port=0).io_threads() == 0
+    assert ASGIServer(apps.app, port=0, threads=0).io_threads() == 0
+    assert ASGIServer(apps.app, port=0, threads=3).io_threads() == 3
+    server = ASGIServer(apps.app, port=0)
+    server.http.route_static("/ping", b"pong")
+    assert server.io_threads() == 1
+    server = ASGIServer(apps.app, port=0)
+    server.http.route_files("/files", str(tmp_path))
+    assert server.io_threads() == 1
+    with asgi_server(apps.app) as server:
+        assert server.http.tcp.thread_pool.loops == [server.loop.reactor_loop]
+        assert request(server.port, "/whole").body == b"hello world"
+    with asgi_server(apps.app, static={"/static": STATIC_BODY}) as server:
+        loops = server.http.tcp.thread_pool.loops
+        assert len(loops) == 1 and loops[0] is not server.loop.reactor_loop
+        assert request(server.port, "/whole").body == b"hello world"
+        assert request(server.port, "/static").body == STATIC_BODY
+
+
+def _gil_client(threads, hog, gap=0.0, **kw):
+    with asgi_server(apps.app, static={"/static": STATIC_BODY}, threads=threads,
+                     **kw) as server:
+        out = subprocess.run([sys.executable, "-c", GIL_CLIENT, str(server.port), hog,
+                              str(gap)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    res = json.loads(out.stdout)
-    # the static route answered at once while the handler held the GIL ...
-    assert max(res["latencies"]) < 0.1, res
-    assert res["window"] < 0.5, res
-    # ... and an ASGI request on the free connection had to wait: the hog was real
-    assert res["python_wait"] > 0.2, res
+    return json.loads(out.stdout)

@@ -65,7 +65,8 @@ two-equal-cl            both fields in   one field in     400              9110 
                         scope headers    scope headers                     MAY be accepted; the
                                                                            fields are passed as sent
 header-ows              "padded"         (same)           "padded \\t"      9112 5: OWS around a
-                                                                           value is not part of it
+                                                          (uvicorn 0.55:   value is not part of it
+                                                          the same)
 chunked-trailer         no trailer in    (same)           trailer added    trailers are not header
                         headers                           to headers       fields of the request
 http10-keepalive        keep-alive,      close            close            9112 9.3: 1.0 keep-alive
@@ -118,6 +119,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 import uuid
 
 import pytest
@@ -708,6 +710,25 @@ DIFFERENCES = {
     "connection-garbage": (None, {"reactor": (400, "closed"), "h11": (200, "closed"),
                                   "httptools": (200, "closed")}),
 }
+
+
+
+def _uvicorn_httptools_keeps_trailing_ows():
+    """Whether uvicorn's httptools protocol passes a header value on with its
+    trailing whitespace (llhttp keeps it; uvicorn 0.55 strips it, as RFC 9112
+    §5 says), asked of its own on_header."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        probe = types.SimpleNamespace(headers=[], expect_100_continue=False)
+        HttpToolsProtocol.on_header(probe, b"X-Ws", b"padded \t")
+        return probe.headers[-1][1] != b"padded"
+    except Exception:
+        return True     # (an older or newer uvicorn: the documented difference)
+
+
+if not _uvicorn_httptools_keeps_trailing_ows():
+    # no difference left: uvicorn gives what reactor gives
+    DIFFERENCES["header-ows"][1]["httptools"] = DIFFERENCES["header-ows"][1]["reactor"]
 
 
 def status_after(result):

@@ -30,6 +30,8 @@ end each must exit 0 on SIGTERM.
 
 Controls: ``REACTOR_ASGI_CONTROL=uvicorn`` runs the same tests against
 ``python -m uvicorn`` instead (to tell a reactor bug from a test bug).
+``REACTOR_ASGI_SERVER_ARGS`` adds arguments to each reactor command line
+(``.ci/run`` runs the module again with ``--threads 1``).
 
 FastAPI's and Starlette's forms need ``python-multipart`` (the ``multipart``
 package is a different one); their form tests are skipped without it.
@@ -62,6 +64,7 @@ pytestmark = [pytest.mark.plaintext_only("the framework servers are plain HTTP s
 
 TESTS = os.path.join(ROOT, "tests")
 CONTROL = os.environ.get("REACTOR_ASGI_CONTROL", "")      # "uvicorn": the control server
+SERVER_ARGS = os.environ.get("REACTOR_ASGI_SERVER_ARGS", "").split()
 T = 10.0
 MiB = 1 << 20
 
@@ -73,6 +76,45 @@ FRAMEWORKS = {
     "django": ("django", "asgi_framework_apps.django_app:application"),
 }
 ALL = list(FRAMEWORKS)
+# with asgion installed (3.12+), each app runs wrapped in its Inspector
+# (asgi_framework_apps/inspected.py) and the module fails on any violation it saw;
+# .ci/other_pythons.sh requires it there (REACTOR_REQUIRE_ASGION=1)
+try:
+    import asgion  # noqa: F401
+    ASGION = not CONTROL
+except ImportError:
+    ASGION = False
+    if os.environ.get("REACTOR_REQUIRE_ASGION", "") == "1":
+        raise
+# what asgion reports that is not reactor's: (rule, framework or None for all, path prefix)
+ASGION_KNOWN = [
+    # the apps answer after the client went, on purpose (the server must survive it)
+    ("HF-005", None, "/disconnect/"),
+    # Litestar streams a file with Content-Length and sends its closing empty
+    # more_body=False message after the last bytes: a client (or the drain) that closes
+    # the connection once it has every byte makes http.disconnect (ASGI: "the connection
+    # is closed") cross that message, as under uvicorn; seen with --threads 1 on 3.13
+    ("HF-005", "litestar", "/file"),
+    # Starlette's FileResponse sends the file with http.response.pathsend, which
+    # asgion 0.6 does not count as body bytes against the Content-Length
+    ("SEM-003", None, "/file"),
+    # Django writes its response header names capitalized
+    ("HE-009", "django", "/"),
+]
+
+
+def asgion_findings(path, framework):
+    """The violations in an inspected server's file, less ASGION_KNOWN."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            v = json.loads(line)
+            if not any(v["rule"] == rule and fw in (None, framework) and
+                       v["path"].startswith(prefix) for rule, fw, prefix in ASGION_KNOWN):
+                out.append(line.strip())
+    return out
+
+
 NO_DJANGO = [f for f in ALL if f != "django"]
 
 
@@ -94,6 +136,8 @@ class Server:
     """``python -m reactor SPEC`` (or uvicorn, under the control) in a
     subprocess, stderr to a file; ``port`` from the start-up banner."""
 
+    asgion_out = None       # the file asgi_framework_apps.inspected writes to, if wrapped
+
     def __init__(self, spec, tmpdir, *args, env=None):
         self.spec = spec
         self.errpath = os.path.join(tmpdir, "stderr-%s.log" % token())
@@ -108,7 +152,7 @@ class Server:
         else:
             self.port = None
             cmd = [sys.executable, "-m", "reactor", spec, "--app-dir", TESTS, "--port", "0",
-                   *args]
+                   *SERVER_ARGS, *args]
             ready = re.compile(rb"reactor: serving .* on http://127\.0\.0\.1:(\d+)")
         with open(self.errpath, "wb") as err:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdin=subprocess.DEVNULL,
@@ -182,8 +226,14 @@ def framework_servers(tmp_path_factory, data_file):
         key = (framework, root_path)
         if key not in running:
             args = ["--root-path", root_path] if root_path else []
-            running[key] = Server(spec, tmpdir, *args,
-                                  env={"REACTOR_TEST_ASGI_FILE": data_file[0]})
+            env = {"REACTOR_TEST_ASGI_FILE": data_file[0]}
+            if ASGION:
+                env["REACTOR_ASGION_APP"] = spec
+                env["REACTOR_ASGION_OUT"] = os.path.join(
+                    tmpdir, "asgion-%s%s.jsonl" % (framework, root_path.replace("/", "-")))
+                spec = "asgi_framework_apps.inspected:app"
+            running[key] = Server(spec, tmpdir, *args, env=env)
+            running[key].asgion_out = env.get("REACTOR_ASGION_OUT")
         srv = running[key]
         assert srv.proc.poll() is None, "the %s server died: %s" % (framework, srv.stderr())
         return srv
@@ -196,6 +246,11 @@ def framework_servers(tmp_path_factory, data_file):
             # (uvicorn re-raises the signal once it has shut down)
             problems.append("%s%s: exit status %r after SIGTERM: %s"
                             % (framework, root_path, rc, srv.stderr()[-3000:]))
+        if srv.asgion_out and os.path.exists(srv.asgion_out):
+            seen = asgion_findings(srv.asgion_out, framework)
+            if seen:
+                problems.append("%s%s: asgion violations:\n%s"
+                                % (framework, root_path, "\n".join(seen)))
     assert not problems, "\n".join(problems)
 
 

@@ -1,5 +1,7 @@
-"""CPython's own asyncio conformance tests against
-``asyncio.SelectorEventLoop(ReactorSelector())``.
+"""CPython's own asyncio conformance tests against ``ReactorEventLoop``
+(the ASGI server's loop: ``asyncio.SelectorEventLoop`` with a
+``ReactorSelector``, and ``call_soon`` compiled) and, with the slow tests,
+against a plain ``asyncio.SelectorEventLoop(ReactorSelector())``.
 
 The mixins are the standard library's (``test.test_asyncio``, the set that
 zuvloop's conformance script binds): the event loop API with its Unix
@@ -30,9 +32,14 @@ except ImportError as exc:      # no CPython test package
 
 from reactor import EventLoop
 from reactor._selector import ReactorSelector
+from reactor.asgi import ReactorEventLoop
 
 
 def reactor_loop():
+    return ReactorEventLoop()
+
+
+def selector_loop():
     return asyncio.SelectorEventLoop(ReactorSelector())
 
 
@@ -66,6 +73,8 @@ def _bind(new_loop, suffix):
 
 
 globals().update(_bind(reactor_loop, "Reactor"))
+globals().update({name: pytest.mark.slow(cls)
+                  for name, cls in _bind(selector_loop, "ReactorSelector").items()})
 # the control runs with the slow tests (.ci/run): it tells, when a Reactor
 # test fails, whether the stock loop fails it too on this machine
 globals().update({name: pytest.mark.slow(cls) for name, cls in _bind(epoll_loop, "Epoll").items()})

@@ -145,3 +145,55 @@ def test_review_loop_only_methods_raise_from_other_thread(debug_build, loop_thre
     finally:
         b.close()
         d.close()
+
+
+def test_asgi_worker_with_io_threads_retires_after_max_requests(tmp_path):
+    # every flavour: an ASGI worker with an I/O thread (--threads 1) sets its timers
+    # (the parent check, --max-requests) on its acceptor loop's own thread; in the debug
+    # flavour setting them from the asyncio thread raised, and the worker never served
+    import json
+    import re
+    import subprocess
+    import sys
+    import time
+    import http.client
+    tests = os.path.dirname(os.path.abspath(__file__))
+    home = os.path.dirname(os.path.dirname(os.path.abspath(reactor.__file__)))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(
+        p for p in (home, os.path.dirname(tests), os.environ.get("PYTHONPATH")) if p))
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reactor", "apps:app", "--app-dir",
+             os.path.join(tests, "asgi_apps"), "--port", "0", "--threads", "1",
+             "--max-requests", "5"], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=f)
+    try:
+        deadline = time.monotonic() + 20
+        m = None
+        while m is None and time.monotonic() < deadline and proc.poll() is None:
+            m = re.search(r"serving .* on http://127\.0\.0\.1:(\d+)", err.read_text())
+            time.sleep(0.05)
+        assert m, err.read_text()
+        port = int(m.group(1))
+
+        def pid():
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                c.request("GET", "/pid")
+                r = c.getresponse()
+                assert r.status == 200, (r.status, err.read_text())
+                return json.loads(r.read())["pid"]
+            finally:
+                c.close()
+        pids = set()
+        while len(pids) < 2 and time.monotonic() < deadline:
+            try:
+                pids.add(pid())
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.05)
+        assert len(pids) >= 2, "no worker retired after 5 requests: " + err.read_text()
+        assert "Traceback" not in err.read_text(), err.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(15)

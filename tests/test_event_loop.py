@@ -1,9 +1,11 @@
 """EventLoop: run/stop, the functor queue and its wakeup, the pending channel
 list, timers (order, cancel, run_every, rearm) and use after close.  Every
 test runs under both dispatchers (the ``dispatcher`` fixture)."""
+import ctypes
 import gc
 import socket
 import statistics
+import struct
 import threading
 import time
 
@@ -703,3 +705,44 @@ def test_poll_deadline_holds_under_a_flood_of_static_requests():
         proc.kill()
         proc.wait()
         server.tcp.stop()
+
+
+def test_heartbeat_stamps_a_waiting_loop_while_another_thread_holds_the_gil(loop, bg):
+    mem = bytearray(24)
+    loop.set_heartbeat(mem, 8, 0.05)
+    bg()
+
+    def stamp():
+        return struct.unpack_from("d", mem, 8)[0]
+    assert wait_for(lambda: stamp() > 0)
+    # one C call holding the GIL for 0.5 s: a Python timer could not beat meanwhile;
+    # the loop, waiting without the GIL, stamps its slot with monotonic() on time
+    t0 = time.monotonic()
+    ctypes.PyDLL(None).usleep(500000)
+    s = stamp()
+    t1 = time.monotonic()
+    assert t0 + 0.3 < s <= t1, (t0, s, t1)
+    assert mem[:8] == bytes(8) and mem[16:] == bytes(8)     # its slot only
+    loop.run_in_loop(lambda: loop.set_heartbeat(None, 0, 1.0))
+    time.sleep(0.1)
+    last = stamp()
+    time.sleep(0.2)
+    assert stamp() == last          # stopped
+    mem.extend(b"x")                # ... and the buffer is no longer held
+
+
+def test_heartbeat_bad_input_and_release_at_close(dispatcher):
+    loop = EventLoop(make_dispatcher(dispatcher))
+    for offset in (-1, 1, 8):
+        with pytest.raises(ValueError, match="out of the buffer"):
+            loop.set_heartbeat(bytearray(8), offset, 1.0)
+    with pytest.raises(ValueError, match="interval"):
+        loop.set_heartbeat(bytearray(8), 0, 0)
+    with pytest.raises(BufferError, match="not writable"):
+        loop.set_heartbeat(b"12345678", 0, 1.0)
+    mem = bytearray(8)
+    loop.set_heartbeat(mem, 0, 1.0)
+    with pytest.raises(BufferError):
+        mem.extend(b"x")            # held while the loop may stamp it
+    loop.close()
+    mem.extend(b"x")

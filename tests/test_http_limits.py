@@ -172,6 +172,27 @@ def test_keep_alive_timeout_closes_idle_connection():
             assert c.buf == b""          # idle close: no 408
 
 
+@pytest.mark.parametrize("dispatcher", ["epoll", "poll"])
+def test_keep_alive_timeout_closes_a_connection_answered_from_c(dispatcher):
+    # a static route answers without the GIL and sets the keep-alive deadline
+    # there: the loop's sweeper, which waits for the first deadline without the
+    # GIL, must still wake up for it (nothing else happens on the loop)
+    with serve(None, routes={"/s": b"static"}, dispatcher=dispatcher,
+               **dict(FAST, header_timeout=5)) as srv:
+        with Client(srv.port) as c:
+            for i in range(4):
+                if i:
+                    time.sleep(T / 2)
+                c.send(get("/s"))
+                r = c.read_response()
+                assert r.status == 200 and r.body == b"static"
+            t0 = time.monotonic()
+            assert c.closed_within(T + 1.0)
+            assert time.monotonic() - t0 >= T * 0.6
+            assert c.buf == b""
+        assert wait_for(lambda: live_connections(srv) == 0, 2)
+
+
 def test_body_timeout():
     with serve(echo, **dict(FAST, header_timeout=5, keep_alive_timeout=5)) as srv:
         with Client(srv.port) as c:

@@ -86,6 +86,8 @@ def app(req):
         return HttpResponse(b"abc", headers={"Content-Length": "5"})
     if p == "/custom-headers":
         return HttpResponse(b"c", headers=[("Server", "custom"), ("X-A", "1"), ("X-A", "2")])
+    if p == "/bytes":
+        return b"x" * int(req.query)
     if p == "/seq":
         return HttpResponse(req.query.encode(), headers={"X-Seq": req.query})
     if p.startswith("/stream"):
@@ -220,6 +222,16 @@ def test_content_length_body(port):
         assert json.loads(c.read_response().body)["body"] == "hello world"
         info = json.loads(c.read_response().body)
         assert info["method"] == "PUT" and info["body"] == ""
+
+
+def test_content_length_of_bodies_of_every_digit_count(port):
+    sizes = [0, 1, 9, 10, 99, 100, 999, 1000, 65535, 65536, 1234567]
+    with Client(port) as c:
+        for n in sizes:
+            c.send(b"GET /bytes?%d HTTP/1.1\r\nHost: h\r\n\r\n" % n)
+            r = c.read_response()
+            assert r.header_all("Content-Length") == [str(n)], (n, r.headers)
+            assert r.body == b"x" * n
 
 
 def test_chunked_body_with_trailers(port):

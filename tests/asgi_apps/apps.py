@@ -94,7 +94,7 @@ async def app(scope, receive, send):
     handler = ROUTES.get("/" + path.split("/")[1]) if path.startswith("/") else None
     if handler is None:
         await receive()
-        return await respond(send, b"no route " + path.encode(), 404, ctype=b"text/plain")
+        return await respond(send, b"no route " + path.encode(), 404, ctype=b"text/plain; charset=utf-8")
     return await handler(scope, receive, send, q)
 
 
@@ -150,7 +150,7 @@ async def _echo(scope, receive, send, q):
 async def _whole(scope, receive, send, q):
     await receive()
     headers = [(b"content-length", b"11")] if q.get("cl") else []
-    await respond(send, b"hello world", headers=headers, ctype=b"text/plain")
+    await respond(send, b"hello world", headers=headers, ctype=b"text/plain; charset=utf-8")
 
 
 @route("/stream")
@@ -161,7 +161,7 @@ async def _stream(scope, receive, send, q):
     if q.get("cl"):
         headers.append((b"content-length", str(sum(len(b"chunk-%d\n" % i)
                                                    for i in range(n))).encode()))
-    await start(send, 200, headers, b"text/plain")
+    await start(send, 200, headers, b"text/plain; charset=utf-8")
     for i in range(n):
         await send({"type": "http.response.body", "body": b"chunk-%d\n" % i, "more_body": True})
         await asyncio.sleep(0.001)
@@ -182,13 +182,21 @@ async def _big_stream(scope, receive, send, q):
 @route("/headers")
 async def _headers(scope, receive, send, q):
     await receive()
-    await respond(send, b"cookies", ctype=b"text/plain", headers=[
+    await respond(send, b"cookies", ctype=b"text/plain; charset=utf-8", headers=[
         (b"set-cookie", b"a=1; Path=/"),
         (b"set-cookie", b"b=2; HttpOnly"),
         (b"x-custom", b"custom value"),
         (b"X-Mixed-Case", b"Kept"),
         (b"set-cookie", b"c=3"),
     ])
+
+
+@route("/header-forms")
+async def _header_forms(scope, receive, send, q):
+    # pairs as lists, and a value with whitespace at its edges (stripped: OWS)
+    await receive()
+    await respond(send, b"forms", ctype=b"text/plain; charset=utf-8", headers=[
+        [b"x-list", b"from-a-list"], (b"x-pad", b" padded\t")])
 
 
 @route("/status")
@@ -209,14 +217,14 @@ async def _raise_before(scope, receive, send, q):
 @route("/raise-after-start")
 async def _raise_after_start(scope, receive, send, q):
     await receive()
-    await start(send, 200, [], b"text/plain")
+    await start(send, 200, [], b"text/plain; charset=utf-8")
     raise RuntimeError("boom after http.response.start")
 
 
 @route("/raise-mid-stream")
 async def _raise_mid_stream(scope, receive, send, q):
     await receive()
-    await start(send, 200, [], b"text/plain")
+    await start(send, 200, [], b"text/plain; charset=utf-8")
     await send({"type": "http.response.body", "body": b"partial-", "more_body": True})
     await asyncio.sleep(0.01)
     raise RuntimeError("boom mid-stream")
@@ -230,13 +238,13 @@ async def _return_empty(scope, receive, send, q):
 @route("/return-after-start")
 async def _return_after_start(scope, receive, send, q):
     await receive()
-    await start(send, 200, [], b"text/plain")
+    await start(send, 200, [], b"text/plain; charset=utf-8")
 
 
 @route("/return-mid-stream")
 async def _return_mid_stream(scope, receive, send, q):
     await receive()
-    await start(send, 200, [], b"text/plain")
+    await start(send, 200, [], b"text/plain; charset=utf-8")
     await send({"type": "http.response.body", "body": b"partial-", "more_body": True})
 
 
@@ -249,29 +257,29 @@ async def _body_before_start(scope, receive, send, q):
 @route("/bad-type")
 async def _bad_type(scope, receive, send, q):
     await receive()
-    await start(send, 200, [], b"text/plain")
+    await start(send, 200, [], b"text/plain; charset=utf-8")
     await send({"type": "http.response.nonsense", "body": b"x"})
 
 
 @route("/str-body")
 async def _str_body(scope, receive, send, q):
     await receive()
-    await start(send, 200, [], b"text/plain")
+    await start(send, 200, [], b"text/plain; charset=utf-8")
     await send({"type": "http.response.body", "body": "a str, not bytes"})
 
 
 @route("/double-start")
 async def _double_start(scope, receive, send, q):
     await receive()
-    await start(send, 200, [], b"text/plain")
-    await start(send, 201, [], b"text/plain")
+    await start(send, 200, [], b"text/plain; charset=utf-8")
+    await start(send, 201, [], b"text/plain; charset=utf-8")
     await send({"type": "http.response.body", "body": b"twice"})
 
 
 @route("/send-after-complete")
 async def _send_after_complete(scope, receive, send, q):
     await receive()
-    await respond(send, b"complete", ctype=b"text/plain")
+    await respond(send, b"complete", ctype=b"text/plain; charset=utf-8")
     try:
         await send({"type": "http.response.body", "body": b"EXTRA"})
     except Exception as exc:
@@ -288,7 +296,7 @@ async def _disconnect(scope, receive, send, q):
     m = await receive()                      # waits until the client goes
     record(token, m["type"])
     try:
-        await respond(send, b"nobody listens", ctype=b"text/plain")
+        await respond(send, b"nobody listens", ctype=b"text/plain; charset=utf-8")
         record(token, "send ok")
     except Exception as exc:                 # allowed by the spec (OSError), recorded
         record(token, "send raised " + type(exc).__name__)
@@ -298,7 +306,7 @@ async def _disconnect(scope, receive, send, q):
 async def _disconnect_after_response(scope, receive, send, q):
     token = q["token"]
     await receive()
-    await respond(send, b"done", ctype=b"text/plain")
+    await respond(send, b"done", ctype=b"text/plain; charset=utf-8")
     m = await receive()                      # the response is complete
     record(token, m["type"])
 
@@ -312,6 +320,16 @@ async def _sleep(scope, receive, send, q):
     await asyncio.sleep(float(q.get("ms", "0")) / 1000.0)
     await respond(send, {"id": q.get("id"), "start": t0, "end": time.monotonic(),
                          "pid": os.getpid()})
+
+
+@route("/spin")
+async def _spin(scope, receive, send, q):
+    # busy on the loop for ms, yielding at every step: the loop never waits
+    await receive()
+    end = time.monotonic() + float(q.get("ms", "0")) / 1000.0
+    while time.monotonic() < end:
+        await asyncio.sleep(0)
+    await respond(send, {"id": q.get("id")})
 
 
 @route("/pid")
@@ -334,7 +352,7 @@ async def _slow(scope, receive, send, q):
     marker("request-start")
     await asyncio.sleep(float(q.get("ms", "1000")) / 1000.0)
     marker("request-done")
-    await respond(send, b"slow done", ctype=b"text/plain")
+    await respond(send, b"slow done", ctype=b"text/plain; charset=utf-8")
 
 
 @route("/pathsend")
@@ -364,7 +382,18 @@ async def _hog(scope, receive, send, q):
     await receive()
     # PyDLL: the call keeps the GIL, like a CPU-bound C extension would
     ctypes.PyDLL(None).usleep(int(q.get("us", "1000000")))
-    await respond(send, b"hogged", ctype=b"text/plain")
+    await respond(send, b"hogged", ctype=b"text/plain; charset=utf-8")
+
+
+@route("/burn")
+async def _burn(scope, receive, send, q):
+    await receive()
+    # CPU work in Python: the GIL is held but for the interpreter's switch interval
+    end = time.monotonic() + int(q.get("us", "1000000")) / 1e6
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    await respond(send, b"hogged", ctype=b"text/plain; charset=utf-8")
 
 
 @route("/tick")
@@ -373,6 +402,30 @@ async def _tick(scope, receive, send, q):
     t0 = time.perf_counter()
     await asyncio.sleep(0.01)
     await respond(send, {"elapsed": time.perf_counter() - t0})
+
+
+@route("/firehose")
+async def _firehose(scope, receive, send, q):
+    """Streams 4 KiB chunks, each made by ``us`` µs of work in Python, awaiting
+    nothing but send() (an export generated in process), until send() raises or
+    10 s have passed."""
+    token = q["token"]
+    work = int(q.get("us", "0")) / 1e6
+    await receive()
+    await start(send, 200, [], b"application/octet-stream")
+    chunk = b"x" * 4096
+    end = time.monotonic() + 10.0
+    try:
+        while time.monotonic() < end:
+            t = time.perf_counter() + work
+            while time.perf_counter() < t:
+                pass
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except OSError:
+        record(token, "send raised OSError")
+        raise
+    record(token, "ran to the end")
+    await send({"type": "http.response.body", "body": b""})
 
 
 @route("/sse")
@@ -416,7 +469,7 @@ async def _wait_disconnect(scope, receive, send, q):
         what = m["type"]
     except asyncio.TimeoutError:
         what = "still connected"
-    await respond(send, what.encode(), ctype=b"text/plain")
+    await respond(send, what.encode(), ctype=b"text/plain; charset=utf-8")
 
 
 @route("/to-thread")
@@ -449,7 +502,7 @@ async def _bad_header(scope, receive, send, q):
     await receive()
     bad = {"crlf": (b"x-evil", b"a\r\nSet-Cookie: injected=1"),
            "name": (b"x bad:", b"v")}[q["kind"]]
-    await start(send, 200, [bad], b"text/plain")
+    await start(send, 200, [bad], b"text/plain; charset=utf-8")
     if q.get("stream"):
         await send({"type": "http.response.body", "body": b"part", "more_body": True})
     await send({"type": "http.response.body", "body": b"body"})
@@ -472,7 +525,7 @@ async def startup_failed(scope, receive, send):
         assert m["type"] == "lifespan.startup"
         await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
         return
-    await respond(send, b"should never be served", ctype=b"text/plain")
+    await respond(send, b"should never be served", ctype=b"text/plain; charset=utf-8")
 
 
 class ASGI2App:
