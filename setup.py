@@ -98,6 +98,8 @@ if not extensions:
     # e.g. an sdist without the .pyx: a wheel without its compiled core must not build
     raise SystemExit("setup.py: no reactor/*.pyx found in %s" % os.getcwd())
 
+JOBS = int(os.environ.get("REACTOR_BUILD_JOBS", "2"))
+
 setup(
     ext_modules=cythonize(
         extensions,
@@ -109,6 +111,8 @@ setup(
             "embedsignature": True,
         },
         include_path=["reactor", "reactor/includes"],
-        nthreads=int(os.environ.get("REACTOR_BUILD_JOBS", "2")),
+        nthreads=JOBS,
     ),
+    # the C compiler runs on as many extensions at once (setuptools' build_ext -j)
+    options={"build_ext": {"parallel": JOBS}},
 )
