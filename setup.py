@@ -9,11 +9,13 @@ without debug information and linked with ``--strip-all``: the shared objects
 keep only the dynamic symbols Python needs.  ``REACTOR_STRIP=0`` keeps the
 symbol table and ``-g`` (Python's own CFLAGS) in a release build, e.g. for perf.
 """
+import copy
 import glob
 import os
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("REACTOR_DEBUG", "") not in ("", "0")
 SANITIZE = os.environ.get("REACTOR_SANITIZE", "")  # e.g. "address,undefined"
@@ -100,6 +102,20 @@ if not extensions:
 
 JOBS = int(os.environ.get("REACTOR_BUILD_JOBS", "2"))
 
+
+class BuildExtOwnObjects(build_ext):
+    """Each extension compiles into a temp directory of its own.  Several
+    extensions list the same ``csrc/*.c``; in one directory, two parallel jobs
+    wrote the same ``csrc/*.o`` at once and a module could link the other's
+    half-written object (an "undefined symbol" at import)."""
+
+    def build_extension(self, ext):
+        # a shallow copy per extension: the parallel jobs share this command
+        own = copy.copy(self)
+        own.build_temp = os.path.join(self.build_temp, ext.name)
+        build_ext.build_extension(own, ext)
+
+
 setup(
     ext_modules=cythonize(
         extensions,
@@ -115,4 +131,5 @@ setup(
     ),
     # the C compiler runs on as many extensions at once (setuptools' build_ext -j)
     options={"build_ext": {"parallel": JOBS}},
+    cmdclass={"build_ext": BuildExtOwnObjects},
 )
