@@ -129,6 +129,12 @@ cdef inline double _gated_deadline(double other, double gated_when, double gate)
     return g if g < other else other
 
 
+cdef inline int _ms(double s) noexcept nogil:
+    """A wait of ``s`` seconds as a poll timeout: whole milliseconds rounded
+    up (a timer is never run early), capped at ~23 days (an int)."""
+    return <int>ceil(min(s, 2000000.0) * 1000.0)
+
+
 cdef class EventLoop:
     """An event loop: a dispatcher, a channel map, timers and a functor queue.
 
@@ -342,14 +348,14 @@ cdef class EventLoop:
                         other = (<_HeapEntry>h[i]).when
                 next_deadline = _gated_deadline(other, gated_when, gate[0])
                 wait_s = next_deadline - monotonic()
-                timeout = 0 if wait_s <= 0 else <int>ceil(min(wait_s, 2000000.0) * 1000.0)
+                timeout = 0 if wait_s <= 0 else _ms(wait_s)
         if bounded:
             # the caller's deadline, when it comes first
             if deadline <= 0:
                 timeout = 0
             else:
                 wait_s = deadline - monotonic()
-                i = 0 if wait_s <= 0 else <int>ceil(min(wait_s, 2000000.0) * 1000.0)
+                i = 0 if wait_s <= 0 else _ms(wait_s)
                 if timeout < 0 or i < timeout:
                     timeout = i
             if not has_deadline or deadline < next_deadline:
@@ -365,15 +371,17 @@ cdef class EventLoop:
                 # owned by this loop thread.  While every event is fully
                 # handled here (static routes) and no deadline is due, it
                 # keeps looping without ever taking the GIL.
+                if self._beat != NULL:
+                    # later passes reuse the clock read after the last wait or batch
+                    now = monotonic()
                 while True:
                     t = timeout
                     beat_cut = False
                     if self._beat != NULL:
-                        now = monotonic()
                         if now >= self._beat_next:
                             memcpy(self._beat, &now, sizeof(double))
                             self._beat_next = now + self._beat_every
-                        i = <int>ceil(min(self._beat_next - now, 2000000.0) * 1000.0)
+                        i = _ms(self._beat_next - now)
                         if t < 0 or i < t:
                             t = i
                             beat_cut = True
@@ -382,7 +390,7 @@ cdef class EventLoop:
                     qs_bump(self._qs)
                     # the time for this batch (the deadlines its events set):
                     # this loop may go on for long without taking the GIL
-                    self.cached_now = monotonic()
+                    self.cached_now = now = monotonic()
                     if n == 0 and (beat_cut or gate != NULL):
                         # a timeout, but nothing is due if it was the heartbeat's,
                         # or the gated timer's time while its gate is still shut
@@ -392,7 +400,7 @@ cdef class EventLoop:
                             wait_s = next_deadline - self.cached_now
                             if wait_s <= 0:
                                 break
-                            timeout = <int>ceil(min(wait_s, 2000000.0) * 1000.0)
+                            timeout = _ms(wait_s)
                         continue
                     if n <= 0:
                         break       # a timeout (timers / functors due) or an error
@@ -417,10 +425,11 @@ cdef class EventLoop:
                     if has_deadline:
                         if gate != NULL:
                             next_deadline = _gated_deadline(other, gated_when, gate[0])
-                        wait_s = next_deadline - monotonic()
+                        now = monotonic()
+                        wait_s = next_deadline - now
                         if wait_s <= 0:
                             break   # a timer or the caller's deadline is due
-                        timeout = <int>ceil(min(wait_s, 2000000.0) * 1000.0)
+                        timeout = _ms(wait_s)
             if n == -EINTR and bounded and deadline > 0:
                 # a signal: run its Python handler (which may raise), then
                 # wait out the rest of the caller's time (PEP 475)
@@ -428,7 +437,7 @@ cdef class EventLoop:
                 wait_s = deadline - monotonic()
                 if wait_s > 0:
                     timeout = self._next_timeout_ms()
-                    i = <int>ceil(min(wait_s, 2000000.0) * 1000.0)
+                    i = _ms(wait_s)
                     if timeout < 0 or i < timeout:
                         timeout = i
                     # the handler may have queued functors or timers: the rest
@@ -773,9 +782,7 @@ cdef class EventLoop:
         d = (<_HeapEntry>self._timers[0]).when - monotonic()
         if d <= 0:
             return 0
-        if d > 2000000.0:
-            return 2000000000
-        return <int>(d * 1000.0) + 1
+        return _ms(d)
 
     cdef int _run_timers(self) except -1:
         cdef double now = self.cached_now
