@@ -26,6 +26,9 @@ compile_args = ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
 link_args = []
 if DEBUG:
     compile_args += ["-O0", "-g"]
+elif SANITIZE:
+    # ASan's advice for usable speed; the instrumented -O2 build took 4 min in CI
+    compile_args += ["-O1"]
 else:
     compile_args += ["-O2"]
 if SANITIZE:
