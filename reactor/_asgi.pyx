@@ -6,8 +6,8 @@ is the server's reactor ``EventLoop`` (``reactor._selector``), inside that
 loop's ``select()``, so an app's task is created on its own loop with no
 thread hop.  For each parsed request it builds the scope from the parser's
 slices of the head, starts ``app(scope, receive, send)`` as an asyncio Task
-(eagerly on Python 3.12+, so an app that answers at once is done before the
-handler returns) and answers through the connection:
+(eagerly: ``eager_start`` on Python 3.12+, ``reactor._selector.new_task_first_step``
+before, so an app that answers at once is done before the handler returns) and answers through the connection:
 
 * a whole response (``http.response.body`` without ``more_body``) becomes
   one ``HttpResponse`` framed straight into the output buffer;
@@ -43,6 +43,7 @@ from reactor._http_request cimport HttpRequest, MAX_HEADER_CAP
 from reactor._http_response cimport HttpResponse
 
 from reactor._http import DEFER, PENDING
+from reactor._selector import new_task_first_step as _new_task_first_step
 from urllib.parse import unquote
 
 log = logging.getLogger("reactor.asgi")
@@ -638,17 +639,22 @@ cdef class ASGICore:
                 _in_io(c.conn, lambda conn=c.conn, req=c.req, err=exc: conn.resume(req, err))
 
     cdef int _start(self, Cycle c, object scope) except -1:
+        cdef object step = None
+        cdef object context = None
         coro = c.run(self.app, scope)
         self.in_flight += 1         # first: an eager task may finish inside _Task()
         try:
             if EAGER:
                 task = _Task(coro, loop=self.loop, eager_start=True)
             else:
-                task = _Task(coro, loop=self.loop)
+                # the same before 3.12: the first step runs now, not an iteration later
+                task, step, context = _new_task_first_step(self.loop, coro)
         except BaseException:
             self.in_flight -= 1
             coro.close()
             raise
+        if step is not None:
+            context.run(step)
         if not task.done():
             # run() takes it out in _finished (no done callback: that would
             # be one more loop iteration's handle per request)

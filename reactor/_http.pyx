@@ -1143,15 +1143,18 @@ cdef class HttpConnection(TcpConnection):
                     self._dispatch(request)
         finally:
             self.in_process = False
-        if self.hstate == H_WAIT and self.lstate.hold_output and self._hold():
+        if self.lstate.hold_output and self._hold():
             return 0
         self._flush()
         return 0
 
     cdef bint _hold(self) except -1:
-        """The next request's task is started, its response will follow the
-        output queued now: hold that output until ``lstate.flush_held()``
-        (the next select of the asyncio loop) rather than send it alone."""
+        """Hold the output queued now until ``lstate.flush_held()`` (the next
+        select of the asyncio loop) rather than send it at once: responses
+        made while the poll's events are dispatched (an app that answered at
+        once) go out together after the last read of the batch, and when the
+        next request's task is started, its response will follow this output
+        in the same send."""
         cdef size_t n = self.output_buffer.readable()
         if n == 0 or n > HOLD_MAX or self._writing() or self._conn_state != S_CONNECTED:
             return False

@@ -1,7 +1,7 @@
 import asyncio
 import contextvars
 import selectors
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from typing_extensions import TypeAlias, disjoint_base
@@ -30,5 +30,9 @@ def call_soon(
     callback: Callable[..., object],
     *args: Any,
     context: contextvars.Context | None = None,
-) -> asyncio.Handle: ...
+) -> asyncio.Handle | None: ...
+def new_task_first_step(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
+) -> tuple[asyncio.Task[Any], Callable[[], object] | None, contextvars.Context | None]: ...
+def get_debug(self: asyncio.BaseEventLoop) -> bool: ...
 def write_to_self(self: asyncio.BaseEventLoop) -> None: ...

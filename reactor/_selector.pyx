@@ -307,9 +307,20 @@ ABCMeta.register(selectors.BaseSelector, ReactorSelector)
 
 import asyncio.base_events
 import asyncio.events
+import asyncio.tasks
 
 cdef object _Handle = asyncio.events.Handle
 cdef object _stock_call_soon = asyncio.base_events.BaseEventLoop.call_soon
+
+
+# new_task_first_step(): the loop whose next call_soon is a new Task's first
+# step, to be run at once rather than queued; what that call_soon was given
+cdef object _capture_loop = None
+cdef object _captured_step = None
+cdef object _captured_context = None
+cdef object _Task = asyncio.Task
+# (loop -> its running task; before 3.12, where this is used)
+cdef object _current_tasks = getattr(asyncio.tasks, "_current_tasks", None)
 
 
 def call_soon(self, callback, *args, context=None):
@@ -318,12 +329,49 @@ def call_soon(self, callback, *args, context=None):
     Python frames (``call_soon``, ``_call_soon``: a Task's first step pays
     them on every request before Python 3.12).  A closed loop or debug mode
     (its thread and callback checks, the source traceback) goes to the stock
-    method."""
+    method.  Inside ``new_task_first_step()`` the new Task's first step is
+    handed to that function instead of queued."""
+    global _capture_loop, _captured_step, _captured_context
     if self._debug or self._closed:
         return _stock_call_soon(self, callback, *args, context=context)
+    if self is _capture_loop:
+        # (the first call_soon inside Task(): its step; only the first, whatever it is)
+        _capture_loop = None
+        if not args:
+            _captured_step = callback
+            _captured_context = context
+            return None         # (Task.__init__ drops what call_soon returns)
     handle = _Handle(callback, args, self, context)
     self._ready.append(handle)
     return handle
+
+
+def new_task_first_step(loop, coro):
+    """``(task, step, context)``: ``asyncio.Task(coro, loop=loop)``, whose
+    first step the caller runs at once with ``context.run(step)`` instead of
+    at the loop's next iteration, as Python 3.12's ``eager_start=True`` does
+    (for before 3.12).  ``step`` is None (the task was queued as usual) when
+    a task of ``loop`` is running now (its step cannot nest in another's), in
+    debug mode, or when ``loop`` does not use ``reactor._selector.call_soon``.
+    Loop thread only."""
+    global _capture_loop, _captured_step, _captured_context
+    if _current_tasks is None or _current_tasks.get(loop) is not None:
+        return _Task(coro, loop=loop), None, None
+    _capture_loop = loop
+    try:
+        task = _Task(coro, loop=loop)
+        step = _captured_step
+        context = _captured_context
+    finally:
+        _capture_loop = None
+        _captured_step = _captured_context = None
+    return task, step, context
+
+
+def get_debug(self):
+    """``BaseEventLoop.get_debug`` compiled: every Future and Task asks it
+    when made (a Python frame per request before 3.12)."""
+    return self._debug
 
 
 def write_to_self(self):

@@ -1,0 +1,124 @@
+"""``reactor._selector.new_task_first_step``: an ASGI request's Task runs its
+first step at once (Python 3.12's ``eager_start``, before 3.12 too), on a
+``ReactorEventLoop``, when no other task of the loop is running; otherwise,
+in debug mode and on other loops, the Task is queued as usual."""
+import asyncio
+import contextvars
+
+import pytest
+
+from reactor._selector import new_task_first_step
+from reactor.asgi import ReactorEventLoop
+
+var = contextvars.ContextVar("var", default="outer")
+
+
+@pytest.fixture
+def loop():
+    loop = ReactorEventLoop()
+    yield loop
+    loop.close()
+
+
+async def _record(log, loop):
+    log.append(("current", asyncio.current_task(loop)))
+    var.set("inner")
+    log.append(("var", var.get()))
+    await asyncio.sleep(0)
+    log.append(("resumed", asyncio.current_task(loop)))
+    return "done"
+
+
+def _from_callback(loop, fn):
+    """Run ``fn()`` in a plain callback of ``loop`` (no task running), as the
+    selector's dispatch does; return what it returned."""
+    out = loop.create_future()
+    loop.call_soon(lambda: out.set_result(fn()))
+    return loop.run_until_complete(out)
+
+
+def test_the_first_step_runs_at_once_inside_its_task_and_context(loop):
+    log = []
+
+    def start():
+        task, step, context = new_task_first_step(loop, _record(log, loop))
+        assert step is not None and context is not None
+        assert log == []                    # nothing ran inside Task()
+        context.run(step)
+        seen = list(log)                    # the first step ran, up to its await
+        return task, seen
+
+    task, seen = _from_callback(loop, start)
+    assert seen == [("current", task), ("var", "inner")]
+    assert var.get() == "outer"             # the task's context is its own copy
+    assert loop.run_until_complete(task) == "done"
+    assert log[-1] == ("resumed", task)
+    # the capture is over: the loop's call_soon queues handles again
+    handle = loop.call_soon(lambda: None)
+    assert isinstance(handle, asyncio.Handle)
+    handle.cancel()
+
+
+def test_inside_a_running_task_the_new_task_is_queued(loop):
+    log = []
+
+    async def outer():
+        task, step, context = new_task_first_step(loop, _record(log, loop))
+        assert step is None and context is None
+        assert log == []                    # not run inside this task's step
+        return task
+
+    task = loop.run_until_complete(outer())
+    assert loop.run_until_complete(task) == "done"
+    assert log[0] == ("current", task)
+
+
+def test_debug_mode_queues_the_task(loop):
+    loop.set_debug(True)
+    assert loop.get_debug() is True
+    log = []
+    task, step, _ = _from_callback(loop, lambda: new_task_first_step(loop, _record(log, loop)))
+    assert step is None
+    assert loop.run_until_complete(task) == "done"
+    assert log[0] == ("current", task)
+    loop.set_debug(False)
+    assert loop.get_debug() is False
+
+
+def test_a_stock_loop_queues_the_task():
+    loop = asyncio.new_event_loop()
+    try:
+        log = []
+
+        def start():
+            task, step, _ = new_task_first_step(loop, _record(log, loop))
+            return task, step, list(log)
+
+        task, step, seen = _from_callback(loop, start)
+        assert step is None and seen == []
+        assert loop.run_until_complete(task) == "done"
+    finally:
+        loop.close()
+    # and the ReactorEventLoop made next is not left capturing
+    rloop = ReactorEventLoop()
+    try:
+        handle = rloop.call_soon(lambda: None)
+        assert isinstance(handle, asyncio.Handle)
+        handle.cancel()
+    finally:
+        rloop.close()
+
+
+def test_a_first_step_that_raises_fails_the_task_not_the_caller(loop):
+    async def boom():
+        raise ValueError("from the app")
+
+    def start():
+        task, step, context = new_task_first_step(loop, boom())
+        context.run(step)
+        return task
+
+    task = _from_callback(loop, start)
+    assert task.done()
+    with pytest.raises(ValueError, match="from the app"):
+        task.result()
