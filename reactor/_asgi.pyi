@@ -14,6 +14,7 @@ log: logging.Logger
 DEFER: object
 PENDING: object
 ASGI_VERSION: dict[str, str]
+TASK_NAME: str
 STREAM_HIGH: int
 SPOOL_CHUNK: int
 

@@ -53,6 +53,10 @@ cdef extern from "<ctype.h>" nogil:
 
 cdef bint EAGER = sys.version_info >= (3, 12)
 cdef object _Task = asyncio.Task
+# the name of every request's task: one string, not "Task-<n>" (formatting that
+# name cost 0.3 us a request before Python 3.12, where it is made when made)
+TASK_NAME = "reactor-asgi-request"
+cdef str _TASK_NAME = TASK_NAME
 
 # the ``asgi`` key of every scope (what uvicorn and granian send)
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
@@ -645,10 +649,10 @@ cdef class ASGICore:
         self.in_flight += 1         # first: an eager task may finish inside _Task()
         try:
             if EAGER:
-                task = _Task(coro, loop=self.loop, eager_start=True)
+                task = _Task(coro, loop=self.loop, eager_start=True, name=_TASK_NAME)
             else:
                 # the same before 3.12: the first step runs now, not an iteration later
-                task, step, context = _new_task_first_step(self.loop, coro)
+                task, step, context = _new_task_first_step(self.loop, coro, _TASK_NAME)
         except BaseException:
             self.in_flight -= 1
             coro.close()

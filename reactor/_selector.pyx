@@ -346,8 +346,8 @@ def call_soon(self, callback, *args, context=None):
     return handle
 
 
-def new_task_first_step(loop, coro):
-    """``(task, step, context)``: ``asyncio.Task(coro, loop=loop)``, whose
+def new_task_first_step(loop, coro, name=None):
+    """``(task, step, context)``: ``asyncio.Task(coro, loop=loop, name=name)``, whose
     first step the caller runs at once with ``context.run(step)`` instead of
     at the loop's next iteration, as Python 3.12's ``eager_start=True`` does
     (for before 3.12).  ``step`` is None (the task was queued as usual) when
@@ -356,10 +356,10 @@ def new_task_first_step(loop, coro):
     Loop thread only."""
     global _capture_loop, _captured_step, _captured_context
     if _current_tasks is None or _current_tasks.get(loop) is not None:
-        return _Task(coro, loop=loop), None, None
+        return _Task(coro, loop=loop, name=name), None, None
     _capture_loop = loop
     try:
-        task = _Task(coro, loop=loop)
+        task = _Task(coro, loop=loop, name=name)
         step = _captured_step
         context = _captured_context
     finally:

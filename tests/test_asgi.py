@@ -1540,3 +1540,24 @@ def _gil_client(threads, hog, gap=0.0, **kw):
                               str(gap)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_request_tasks_are_named_and_current(threads):
+    # every request's task carries one name (reactor._asgi.TASK_NAME), and the app runs
+    # inside it (asyncio.current_task(), which anyio and sniffio ask), its first step too
+    from reactor._asgi import TASK_NAME
+    seen = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        task = asyncio.current_task()
+        seen.append((task.get_name(), task.done()))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with asgi_server(app, lifespan="off", threads=threads) as server:
+        for _ in range(3):
+            assert request(server.port, "/").body == b"ok"
+    assert seen == [(TASK_NAME, False)] * 3
