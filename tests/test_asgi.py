@@ -1561,3 +1561,35 @@ def test_request_tasks_are_named_and_current(threads):
         for _ in range(3):
             assert request(server.port, "/").body == b"ok"
     assert seen == [(TASK_NAME, False)] * 3
+
+
+def test_an_answer_made_in_the_dispatch_is_sent_before_the_loop_runs_other_callbacks():
+    # /fast answers at once (its task's first step runs inside the selector's
+    # dispatch) and wakes /slow's task, which then holds the loop for 1 s: /fast's
+    # response must go out when the dispatch ends, not after /slow's callback
+    woken = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/slow":
+            woken.append(asyncio.Event())
+            await woken[-1].wait()
+            time.sleep(1.0)                 # a callback that holds the loop
+            body = b"slow"
+        else:
+            woken[-1].set()                 # /slow resumes in this loop iteration
+            body = b"fast"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    with asgi_server(app, lifespan="off", threads=0) as server:
+        with Client(server.port, timeout=10) as slow, Client(server.port, timeout=10) as fast:
+            slow.send(get("/slow"))
+            assert wait_for(lambda: woken, 3.0, 0.005)
+            t0 = time.monotonic()
+            fast.send(get("/fast"))
+            assert fast.read_response().body == b"fast"
+            took = time.monotonic() - t0
+            assert slow.read_response().body == b"slow"
+        assert took < 0.5, "/fast's response waited %.3f s behind /slow's callback" % took
