@@ -389,10 +389,11 @@ cdef class LoopState:
         """Send the output ``HttpConnection`` held back (``hold_output``):
         every connection's that got no new response since the last call, or
         with ``everything``, all of it.  The asyncio selector of an ASGI
-        server calls it before each poll, ``everything`` when the poll may
-        wait: so a response waits at most one loop iteration, and pipelined
-        responses made one iteration apart (tasks do not start eagerly
-        before Python 3.12) go out in one send.  Loop thread only."""
+        server calls it after each poll's dispatch (the responses made there
+        go out before asyncio runs its callbacks) and before each poll,
+        ``everything`` when the poll may wait: so a response waits at most
+        one loop iteration, and pipelined responses made one iteration apart
+        (an app that awaited) go out in one send.  Loop thread only."""
         cdef list held = self.held
         cdef HttpConnection c
         cdef unsigned long long gen = self.gen

@@ -130,9 +130,13 @@ cdef class ReactorSelector:
     one reactor iteration, GIL released while waiting, whatever else is
     registered on the loop served in it.  ``before_poll``, if set, is
     called as ``before_poll(may_wait)`` at the start of each ``select()``
-    (an ASGI server sends the output it held back for a batch)."""
+    (an ASGI server sends the output it held back for a batch), and
+    ``after_poll``, if set, as ``after_poll()`` when the poll's events are
+    dispatched (the responses made in that dispatch go out before asyncio
+    runs its callbacks)."""
     cdef readonly EventLoop loop
     cdef public object before_poll
+    cdef public object after_poll
     cdef dict _chans             # fd -> _SelectorChannel
     cdef _Fired _fired
     cdef object _map
@@ -242,6 +246,8 @@ cdef class ReactorSelector:
             if timeout is not None and timeout < 0:
                 timeout = 0
             self.loop.poll(timeout)
+            if self.after_poll is not None:
+                self.after_poll()
         out = []
         i = 0
         while i < fired.count:

@@ -335,13 +335,16 @@ class ASGIServer:
             http._drained = self._on_drained
             http._prepare_run()
             http.tcp.start()
-            # pipelined responses made a loop iteration apart go out in one send
-            # (before 3.12 a task starts one iteration after its request)
+            # the responses made while a poll's events are dispatched (apps that
+            # answer at once) go out together after the batch's reads, and pipelined
+            # responses made a loop iteration apart (an app that awaited) in one send
             # (a ReactorEventLoop's selector; the loop's LoopState, made by tcp.start())
             lstate = rloop.context
             selector = loop._selector
             lstate.hold_output = True
             selector.before_poll = lstate.flush_held
+            # what the dispatch answered goes out before asyncio's callbacks run
+            selector.after_poll = lstate.flush_held
         installed = []
         try:
             if install_signal_handlers and threading.current_thread() is threading.main_thread():
@@ -358,7 +361,7 @@ class ASGIServer:
             await self._cancel_tasks()
             await lifespan.shutdown(http.graceful_timeout)
             if lstate is not None:
-                selector.before_poll = None
+                selector.before_poll = selector.after_poll = None
                 lstate.hold_output = False
                 lstate.flush_held(True)
             http._stopped = True
