@@ -122,3 +122,30 @@ def test_a_first_step_that_raises_fails_the_task_not_the_caller(loop):
     assert task.done()
     with pytest.raises(ValueError, match="from the app"):
         task.result()
+
+
+def test_another_call_soon_made_while_the_task_is_made_is_queued_as_usual(loop):
+    # Task() may run other code before it queues its step (here the name's __str__;
+    # a finalizer run by the GC would do the same): only the new task's own step
+    # is taken, every other call_soon gets its Handle and runs at its turn
+    log = []
+    handles = []
+
+    class Name:
+        def __str__(self):
+            handles.append(loop.call_soon(log.append, "other"))
+            handles.append(loop.call_soon(lambda: log.append("other, no args")))
+            return "named"
+
+    def start():
+        task, step, context = new_task_first_step(loop, _record(log, loop), Name())
+        assert step is not None
+        context.run(step)
+        return task, list(log)
+
+    task, seen = _from_callback(loop, start)
+    assert all(isinstance(h, asyncio.Handle) for h in handles), handles
+    assert seen[:2] == [("current", task), ("var", "inner")]
+    assert task.get_name() == "named"
+    assert loop.run_until_complete(task) == "done"
+    assert "other" in log and "other, no args" in log
