@@ -2,8 +2,9 @@
 # The asyncio selector and ASGI on the other CPythons the project supports
 # (3.10, 3.12, 3.13; 3.11 runs everything in .ci/run): CPython's own asyncio
 # conformance mixins and test_selectors against ReactorSelector, the event
-# loop's poll(), and the ASGI black-box tests (on 3.12+ app tasks start
-# eagerly, a different path, and asgion checks every ASGI message).  Each
+# loop's poll(), and the ASGI black-box tests (app tasks start eagerly by
+# 3.12's eager_start, and before 3.12 by reactor._selector.new_task_first_step,
+# test_eager_start.py; on 3.12+ asgion checks every ASGI message).  Each
 # Python needs its ``test`` package (pyenv and python.org builds ship it;
 # Debian's need libpython3.X-testsuite).  A Python that is not installed is
 # skipped with a note, unless REACTOR_REQUIRE_PYTHONS=1.
@@ -59,7 +60,7 @@ for v in "${vs[@]}"; do
             "$TMP/venv$v/bin/python" -m pytest \
             -q -p no:cacheprovider --rootdir "$TMP/src$v" -c "$TMP/src$v/pyproject.toml" "$@")
     }
-    run test_asyncio_conformance.py test_event_loop.py test_asgi.py
+    run test_asyncio_conformance.py test_event_loop.py test_asgi.py test_eager_start.py
     if [ $asgion = 1 ]; then
         run -m slow test_asgi_frameworks.py
     fi

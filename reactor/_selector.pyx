@@ -322,11 +322,18 @@ cdef object _stock_call_soon = asyncio.base_events.BaseEventLoop.call_soon
 # new_task_first_step(): the loop whose next call_soon is a new Task's first
 # step, to be run at once rather than queued; what that call_soon was given
 cdef object _capture_loop = None
+cdef object _capture_coro = None
 cdef object _captured_step = None
 cdef object _captured_context = None
 cdef object _Task = asyncio.Task
 # (loop -> its running task; before 3.12, where this is used)
 cdef object _current_tasks = getattr(asyncio.tasks, "_current_tasks", None)
+
+
+cdef inline bint _is_step_of(object callback, object coro):
+    # a Task's step (the C TaskStepMethWrapper: __self__ is its task) for coro
+    cdef object task = getattr(callback, "__self__", None)
+    return type(task) is _Task and getattr(task, "_coro", None) is coro
 
 
 def call_soon(self, callback, *args, context=None):
@@ -340,13 +347,14 @@ def call_soon(self, callback, *args, context=None):
     global _capture_loop, _captured_step, _captured_context
     if self._debug or self._closed:
         return _stock_call_soon(self, callback, *args, context=context)
-    if self is _capture_loop:
-        # (the first call_soon inside Task(): its step; only the first, whatever it is)
+    if self is _capture_loop and not args and context is not None and \
+            _is_step_of(callback, _capture_coro):
+        # the step of the Task being made (other code that Task() runs first, a
+        # finalizer or the name's __str__, gets its handles as usual)
         _capture_loop = None
-        if not args:
-            _captured_step = callback
-            _captured_context = context
-            return None         # (Task.__init__ drops what call_soon returns)
+        _captured_step = callback
+        _captured_context = context
+        return None         # (Task.__init__ drops what call_soon returns)
     handle = _Handle(callback, args, self, context)
     self._ready.append(handle)
     return handle
@@ -360,16 +368,17 @@ def new_task_first_step(loop, coro, name=None):
     a task of ``loop`` is running now (its step cannot nest in another's), in
     debug mode, or when ``loop`` does not use ``reactor._selector.call_soon``.
     Loop thread only."""
-    global _capture_loop, _captured_step, _captured_context
+    global _capture_loop, _capture_coro, _captured_step, _captured_context
     if _current_tasks is None or _current_tasks.get(loop) is not None:
         return _Task(coro, loop=loop, name=name), None, None
     _capture_loop = loop
+    _capture_coro = coro
     try:
         task = _Task(coro, loop=loop, name=name)
         step = _captured_step
         context = _captured_context
     finally:
-        _capture_loop = None
+        _capture_loop = _capture_coro = None
         _captured_step = _captured_context = None
     return task, step, context
 
