@@ -1553,14 +1553,14 @@ def test_request_tasks_are_named_and_current(threads):
         if scope["type"] != "http":
             return
         task = asyncio.current_task()
-        seen.append((task.get_name(), task.done()))
+        seen.append((task.get_name(), isinstance(task, asyncio.Task)))
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
     with asgi_server(app, lifespan="off", threads=threads) as server:
         for _ in range(3):
             assert request(server.port, "/").body == b"ok"
-    assert seen == [(TASK_NAME, False)] * 3
+    assert seen == [(TASK_NAME, True)] * 3
 
 
 def test_an_answer_made_in_the_dispatch_is_sent_before_the_loop_runs_other_callbacks():
@@ -1593,3 +1593,35 @@ def test_an_answer_made_in_the_dispatch_is_sent_before_the_loop_runs_other_callb
             took = time.monotonic() - t0
             assert slow.read_response().body == b"slow"
         assert took < 0.5, "/fast's response waited %.3f s behind /slow's callback" % took
+
+
+def _data_segments_in(sock):
+    # struct tcp_info's tcpi_data_segs_in (Linux >= 4.6): segments with data received
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
+    return struct.unpack_from("I", info, 152)[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_INFO layout of Linux")
+def test_pipelined_answers_after_an_app_that_awaited_go_out_in_one_send():
+    # /wait awaits once; the six /now behind it on the connection start from its task,
+    # one loop iteration apart (before 3.12 a task started inside another is queued):
+    # their responses are held and leave in one send, not one each
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/wait":
+            await asyncio.sleep(0)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    with asgi_server(app, lifespan="off", threads=0) as server:
+        if TLS:
+            pytest.skip("counts TCP segments of plain HTTP")
+        with Client(server.port, timeout=10) as c:
+            before = _data_segments_in(c.sock)
+            c.send(get("/wait") + get("/now") * 6)
+            bodies = [c.read_response().body for _ in range(7)]
+            time.sleep(0.1)
+            segments = _data_segments_in(c.sock) - before
+    assert bodies == [b"/wait"] + [b"/now"] * 6
+    assert segments <= 2, "%d sends for 7 pipelined responses" % segments

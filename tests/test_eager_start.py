@@ -41,16 +41,17 @@ def test_the_first_step_runs_at_once_inside_its_task_and_context(loop):
     log = []
 
     def start():
+        var.set("caller")
         task, step, context = new_task_first_step(loop, _record(log, loop))
         assert step is not None and context is not None
         assert log == []                    # nothing ran inside Task()
         context.run(step)
         seen = list(log)                    # the first step ran, up to its await
-        return task, seen
+        return task, seen, var.get()
 
-    task, seen = _from_callback(loop, start)
+    task, seen, after = _from_callback(loop, start)
     assert seen == [("current", task), ("var", "inner")]
-    assert var.get() == "outer"             # the task's context is its own copy
+    assert after == "caller"                # the step ran in the task's own context
     assert loop.run_until_complete(task) == "done"
     assert log[-1] == ("resumed", task)
     # the capture is over: the loop's call_soon queues handles again
@@ -149,3 +150,55 @@ def test_another_call_soon_made_while_the_task_is_made_is_queued_as_usual(loop):
     assert task.get_name() == "named"
     assert loop.run_until_complete(task) == "done"
     assert "other" in log and "other, no args" in log
+
+
+def test_loops_of_two_threads_never_lose_or_swap_a_first_step():
+    # each thread starts tasks on its own ReactorEventLoop at once; Task() runs Python
+    # code (before 3.12 the task registry's WeakSet.add), where the GIL may pass to
+    # the other thread in the middle of new_task_first_step: every task must still run
+    # exactly once, on its own loop
+    import sys
+    import threading
+
+    N = 3000
+    errors = []
+
+    def worker(k):
+        loop = ReactorEventLoop()
+        counts = []
+        tasks = []
+
+        async def body(i):
+            counts.append((i, asyncio.get_running_loop() is loop))
+
+        def start_all():
+            for i in range(N):
+                task, step, context = new_task_first_step(loop, body(i))
+                tasks.append(task)
+                if step is not None:
+                    context.run(step)
+
+        try:
+            _from_callback(loop, start_all)
+            loop.run_until_complete(asyncio.wait(tasks, timeout=5))
+            pending = sum(not t.done() for t in tasks)
+            if pending or sorted(counts) != [(i, True) for i in range(N)]:
+                errors.append((k, pending, len(counts)))
+        except BaseException as exc:        # (reported below, not lost in the thread)
+            errors.append((k, repr(exc)))
+        finally:
+            for t in tasks:
+                t.cancel()
+            loop.close()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors
