@@ -369,6 +369,19 @@ cdef class AccessFlusher:
                     self.mutex.release_nogil()
 
 
+cdef int _send_held(HttpConnection c) except -1:
+    """Send what ``c`` held back (``LoopState.flush_held``, ``flush_answered``)."""
+    c.held = False
+    try:
+        c._flush()
+        c._unpause_if_drained()
+    except Exception:
+        # as the loop does for an event: log, and the other connections go on
+        # (raised out of the asyncio selector's select(), it would end the loop)
+        log.exception("unhandled error sending the held output of %r", c)
+    return 0
+
+
 cdef class LoopState:
     """Per-loop bookkeeping: live connections, counters, the timeout sweeper,
     the access-log ring.  Loop thread only (the ring's reader excepted)."""
@@ -389,11 +402,10 @@ cdef class LoopState:
         """Send the output ``HttpConnection`` held back (``hold_output``):
         every connection's that got no new response since the last call, or
         with ``everything``, all of it.  The asyncio selector of an ASGI
-        server calls it after each poll's dispatch (the responses made there
-        go out before asyncio runs its callbacks) and before each poll,
-        ``everything`` when the poll may wait: so a response waits at most
-        one loop iteration, and pipelined responses made one iteration apart
-        (an app that awaited) go out in one send.  Loop thread only."""
+        server calls it before each poll, ``everything`` when the poll may
+        wait: so a response waits at most one loop iteration, and pipelined
+        responses made one iteration apart (the tasks of an app that awaited)
+        go out in one send.  Loop thread only."""
         cdef list held = self.held
         cdef HttpConnection c
         cdef unsigned long long gen = self.gen
@@ -406,14 +418,24 @@ cdef class LoopState:
                     c._conn_state == S_CONNECTED:
                 self.held.append(c)     # its next response is being made: one more iteration
                 continue
-            c.held = False
-            try:
-                c._flush()
-                c._unpause_if_drained()
-            except Exception:
-                # as the loop does for an event: log, and the other connections go on
-                # (raised out of the asyncio selector's select(), it would end the loop)
-                log.exception("unhandled error sending the held output of %r", c)
+            _send_held(c)
+
+    def flush_answered(self):
+        """Send the held output of every connection that waits for no
+        response (``flush_held`` keeps the others, and this call leaves its
+        count of iterations alone).  The asyncio selector of an ASGI server
+        calls it when a poll's events are dispatched: the responses made
+        there go out before asyncio runs its callbacks.  Loop thread only."""
+        cdef list held = self.held
+        cdef HttpConnection c
+        if not held:
+            return
+        self.held = []
+        for c in held:
+            if c.hstate == H_WAIT and c._conn_state == S_CONNECTED:
+                self.held.append(c)     # a task is making its next response
+                continue
+            _send_held(c)
 
     def __dealloc__(self):
         free(self.ring)

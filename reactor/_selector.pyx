@@ -321,10 +321,13 @@ cdef object _stock_call_soon = asyncio.base_events.BaseEventLoop.call_soon
 
 # new_task_first_step(): the loop whose next call_soon is a new Task's first
 # step, to be run at once rather than queued; what that call_soon was given
-cdef object _capture_loop = None
-cdef object _capture_coro = None
-cdef object _captured_step = None
-cdef object _captured_context = None
+cdef class _Capture:
+    cdef object loop, coro      # in: the loop and the coroutine of the Task being made
+    cdef object step, context   # out: what call_soon was given for its first step
+
+# the capture under way (each call has its own: another thread's loop may make a
+# Task while Task() runs Python code in this one, and must not see or clear it)
+cdef _Capture _capture = None
 cdef object _Task = asyncio.Task
 # (loop -> its running task; before 3.12, where this is used)
 cdef object _current_tasks = getattr(asyncio.tasks, "_current_tasks", None)
@@ -344,16 +347,18 @@ def call_soon(self, callback, *args, context=None):
     (its thread and callback checks, the source traceback) goes to the stock
     method.  Inside ``new_task_first_step()`` the new Task's first step is
     handed to that function instead of queued."""
-    global _capture_loop, _captured_step, _captured_context
+    global _capture
+    cdef _Capture c
     if self._debug or self._closed:
         return _stock_call_soon(self, callback, *args, context=context)
-    if self is _capture_loop and not args and context is not None and \
-            _is_step_of(callback, _capture_coro):
+    c = _capture
+    if c is not None and self is c.loop and not args and context is not None and \
+            _is_step_of(callback, c.coro):
         # the step of the Task being made (other code that Task() runs first, a
         # finalizer or the name's __str__, gets its handles as usual)
-        _capture_loop = None
-        _captured_step = callback
-        _captured_context = context
+        _capture = None
+        c.step = callback
+        c.context = context
         return None         # (Task.__init__ drops what call_soon returns)
     handle = _Handle(callback, args, self, context)
     self._ready.append(handle)
@@ -368,19 +373,20 @@ def new_task_first_step(loop, coro, name=None):
     a task of ``loop`` is running now (its step cannot nest in another's), in
     debug mode, or when ``loop`` does not use ``reactor._selector.call_soon``.
     Loop thread only."""
-    global _capture_loop, _capture_coro, _captured_step, _captured_context
+    global _capture
+    cdef _Capture c
     if _current_tasks is None or _current_tasks.get(loop) is not None:
         return _Task(coro, loop=loop, name=name), None, None
-    _capture_loop = loop
-    _capture_coro = coro
+    c = _Capture.__new__(_Capture)
+    c.loop = loop
+    c.coro = coro
+    _capture = c
     try:
         task = _Task(coro, loop=loop, name=name)
-        step = _captured_step
-        context = _captured_context
     finally:
-        _capture_loop = _capture_coro = None
-        _captured_step = _captured_context = None
-    return task, step, context
+        if _capture is c:       # (not taken: debug mode, another loop's call_soon)
+            _capture = None
+    return task, c.step, c.context
 
 
 def get_debug(self):

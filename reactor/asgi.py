@@ -344,7 +344,7 @@ class ASGIServer:
             lstate.hold_output = True
             selector.before_poll = lstate.flush_held
             # what the dispatch answered goes out before asyncio's callbacks run
-            selector.after_poll = lstate.flush_held
+            selector.after_poll = lstate.flush_answered
         installed = []
         try:
             if install_signal_handlers and threading.current_thread() is threading.main_thread():
