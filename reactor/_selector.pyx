@@ -395,6 +395,27 @@ def get_debug(self):
     return self._debug
 
 
+cdef object _stock_call_soon_threadsafe = asyncio.base_events.BaseEventLoop.call_soon_threadsafe
+
+
+def call_soon_threadsafe(self, callback, *args, context=None):
+    """``BaseEventLoop.call_soon_threadsafe`` for ``ReactorEventLoop``: the
+    same handle, queue and wakeup, with no Python bytecode run after the
+    wakeup byte.  The stock method still runs some: an I/O thread posting a
+    request there could be made to drop the GIL to the asyncio thread it had
+    just woken (after the switch interval, when the OS had descheduled it),
+    and then wait out the app's whole hold of the GIL before it answered
+    anything again.  Compiled code is not interrupted: the I/O thread lets
+    the GIL go where it waits.  A closed loop or debug mode goes to the stock
+    method."""
+    if self._debug or self._closed:
+        return _stock_call_soon_threadsafe(self, callback, *args, context=context)
+    handle = _Handle(callback, args, self, context)
+    self._ready.append(handle)
+    self._write_to_self()
+    return handle
+
+
 def write_to_self(self):
     """``BaseSelectorEventLoop._write_to_self`` (the wakeup of
     ``call_soon_threadsafe``) for ``ReactorEventLoop``: the byte is sent

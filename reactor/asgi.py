@@ -41,6 +41,7 @@ import threading
 from reactor._asgi import ASGI_VERSION, ASGICore, ASGIProtocolError, ClientDisconnected
 from reactor._event_loop import EventLoop
 from reactor._selector import (ReactorSelector, call_soon as _fast_call_soon,
+                               call_soon_threadsafe as _fast_call_soon_threadsafe,
                                get_debug as _fast_get_debug, write_to_self)
 from reactor.http_server import HttpServer
 from reactor.wsgi import _check_root_path
@@ -56,10 +57,10 @@ LIFESPANS = ("auto", "on", "off")
 
 class ReactorEventLoop(asyncio.SelectorEventLoop):
     """``asyncio.SelectorEventLoop`` whose selector is a ``ReactorSelector``
-    over ``reactor_loop`` (a new ``EventLoop`` by default).  Three methods are
+    over ``reactor_loop`` (a new ``EventLoop`` by default).  Four methods are
     replaced: ``call_soon``, by a compiled copy of the stock one's behaviour
-    (debug mode and a closed loop use the stock one), ``get_debug``, compiled
-    too, and ``_write_to_self``
+    (debug mode and a closed loop use the stock one), ``get_debug`` and
+    ``call_soon_threadsafe``, compiled too, and ``_write_to_self``
     (``call_soon_threadsafe``'s wakeup), by one that keeps the GIL while it
     sends its byte; everything else is the standard library's loop."""
 
@@ -71,6 +72,8 @@ class ReactorEventLoop(asyncio.SelectorEventLoop):
     call_soon = _fast_call_soon
     # the stock get_debug, compiled (every Future and Task calls it)
     get_debug = _fast_get_debug
+    # the stock call_soon_threadsafe, compiled (no bytecode after its wakeup byte)
+    call_soon_threadsafe = _fast_call_soon_threadsafe
     # the wakeup byte sent without releasing the GIL (reactor._selector.write_to_self)
     _write_to_self = write_to_self
 
